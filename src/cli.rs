@@ -1,0 +1,204 @@
+//! Command line: `serve` (default), `migrate`, `keys`, `users`, `purge`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::config::{Config, Secret};
+use crate::domain::Meta;
+use crate::domain::users::{ADMIN_ROLE, DEFAULT_TENANT, Registration, UserView};
+use crate::startup::{Application, connect};
+use crate::storage::Store;
+use crate::telemetry;
+
+/// portcullis: OAuth 2.0 / OpenID Connect authorization server.
+///
+/// Configuration comes from the environment (DATABASE_URL, REDIS_URL, PORTCULLIS_*) and an
+/// optional TOML file named by PORTCULLIS_CONFIG; every subcommand reads the same settings.
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Delete expired and long-revoked sessions now.
+    Purge,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// List signing keys (no key material).
+    List,
+    /// Publish a new signing key; it signs after PORTCULLIS_KEY_PUBLISH_AHEAD, or at once with --now.
+    Rotate {
+        /// Start signing with the new key immediately (after a suspected compromise).
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersCommand {
+    /// Create a user; prints it as JSON.
+    Create(CreateUser),
+}
+
+#[derive(Args, Debug)]
+struct CreateUser {
+    /// Email address.
+    #[arg(long)]
+    email: String,
+    /// Read the password from standard input (first line) instead of prompting.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Optional username.
+    #[arg(long)]
+    username: Option<String>,
+    /// Roles to grant (repeatable); `customer` when none is given.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// Tenant (default `default`).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    telemetry::init(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = Store::connect(&config.database_url)
+                .await
+                .map_err(|e| format!("DATABASE_URL: {e}"))?;
+            store.migrate().await.map_err(|e| e.to_string())?;
+            println!("{}", json!({ "migrated": true }));
+            Ok(())
+        }
+        Command::Keys(cmd) => {
+            let parts = connect_cli(config).await?;
+            let keys = match cmd {
+                KeysCommand::List => parts.keys.list().await,
+                KeysCommand::Rotate { now } => parts.keys.rotate(now, &cli_meta()).await,
+            }
+            .map_err(|e| e.to_string())?;
+            print_json(&keys)
+        }
+        Command::Users(UsersCommand::Create(args)) => {
+            let parts = connect_cli(config).await?;
+            let password = read_password(args.password_stdin)?;
+            let roles = if args.roles.is_empty() {
+                vec!["customer".to_string()]
+            } else {
+                args.roles
+            };
+            let r = Registration {
+                email: args.email,
+                password,
+                username: args.username,
+                first_name: None,
+                last_name: None,
+                tenant: args.tenant,
+            };
+            let user = parts
+                .domain
+                .create_user(r, &roles, true, &cli_meta())
+                .await
+                .map_err(describe)?;
+            print_json(&UserView::from(user))
+        }
+        Command::Purge => {
+            let parts = connect_cli(config).await?;
+            let n = parts.domain.purge().await.map_err(describe)?;
+            println!("{}", json!({ "purged_sessions": n }));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config).await.map_err(|e| e.to_string())?;
+    let issuer = app.state().domain.issuer.clone();
+    tracing::info!(address = %app.address(), "listening");
+    println!("portcullis listening on http://{}", app.address());
+    println!("issuer:    {issuer}");
+    println!("discovery: {issuer}/.well-known/openid-configuration");
+    let admins = app.state().domain.store.count_with_role(ADMIN_ROLE).await.unwrap_or(0);
+    if admins == 0 {
+        println!("no admin yet; create one with:");
+        println!("  portcullis users create --email you@example.com --role admin --password-stdin");
+        println!("or set PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD before starting");
+    }
+    let _ = std::io::stdout().flush();
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn connect_cli(config: Config) -> Result<crate::startup::Parts, String> {
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    connect(config, Clock::system(), issuer)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn cli_meta() -> Meta {
+    Meta {
+        actor_id: Some("cli".into()),
+        user_agent: Some("portcullis-cli".into()),
+        ip: None,
+    }
+}
+
+fn describe(e: crate::domain::DomainError) -> String {
+    match e {
+        crate::domain::DomainError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn read_password(from_stdin: bool) -> Result<Secret, String> {
+    let stdin = std::io::stdin();
+    if !from_stdin && stdin.is_terminal() {
+        eprint!("password: ");
+        let _ = std::io::stderr().flush();
+    } else if !from_stdin {
+        return Err("pass --password-stdin to read the password from standard input".into());
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err("empty password".into());
+    }
+    Ok(Secret::new(password))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
+    println!("{}", serde_json::to_string(v).map_err(|e| e.to_string())?);
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! Configuration: environment variables (`DATABASE_URL`, `REDIS_URL`, `PORTCULLIS_*`) over an
+//! optional TOML file (`PORTCULLIS_CONFIG`), validated once at start.
+
+mod parse;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use parse::parse_duration;
+use parse::{Source, ip_net_list};
+
+/// A configuration value that could not be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {reason}")]
+pub struct ConfigError {
+    /// The variable's name, as the operator writes it.
+    pub name: String,
+    /// Why the value was refused.
+    pub reason: String,
+}
+
+/// A network and prefix length, for `PORTCULLIS_TRUSTED_PROXIES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The network address.
+    pub addr: IpAddr,
+    /// How many leading bits must match.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V4(ip)) => net.to_ipv4_mapped() == Some(ip) && self.prefix >= 96,
+            (IpAddr::V4(net), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|ip| prefix_match(&net.octets(), &ip.octets(), self.prefix)),
+        }
+    }
+}
+
+fn prefix_match(net: &[u8], ip: &[u8], prefix: u8) -> bool {
+    let mut bits = u32::from(prefix);
+    for (a, b) in net.iter().zip(ip) {
+        if bits == 0 {
+            return true;
+        }
+        let take = bits.min(8);
+        let mask = if take == 8 { 0xff } else { !(0xffu8 >> take) };
+        if a & mask != b & mask {
+            return false;
+        }
+        bits -= take;
+    }
+    true
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+/// A count allowed per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLimit {
+    /// How many events the window allows.
+    pub max: u64,
+    /// The window's length.
+    pub window: Duration,
+}
+
+/// Abuse-protection settings (SPEC §7).
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Requests per second per IP for every route (first line).
+    pub ip_per_second: u64,
+    /// Burst allowed above the steady rate.
+    pub ip_burst: u32,
+    /// Failed credential checks per IP.
+    pub failed_logins_per_ip: WindowLimit,
+    /// Sign-ups per IP.
+    pub signups_per_ip: WindowLimit,
+    /// Token-endpoint and login requests per account (any outcome).
+    pub logins_per_account: WindowLimit,
+    /// Password-reset requests per account and per IP.
+    pub resets: WindowLimit,
+    /// Failed passwords that lock an account.
+    pub lockout_threshold: u64,
+    /// Window in which failures are counted.
+    pub lockout_window: Duration,
+    /// First lock period; it doubles on each repeat.
+    pub lockout_base: Duration,
+    /// Longest lock period.
+    pub lockout_max: Duration,
+    /// Timeout for one Redis call before local counters take over.
+    pub redis_timeout: Duration,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Issuer URL; `None` means `http://` + the bound address.
+    pub issuer: Option<String>,
+    /// Database URL (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    /// Redis URL; `None` keeps counters in process.
+    pub redis_url: Option<String>,
+    /// Prefix for every Redis key (lets tests and tenants of one Redis stay apart).
+    pub redis_prefix: String,
+    /// Folder for the embedded database.
+    pub data_dir: PathBuf,
+    /// Folder for the key-encryption key and PEM imports.
+    pub keys_dir: PathBuf,
+    /// Base64 of the 32-byte key-encryption key, when given (kept out of Debug output).
+    pub key_encryption_key: Option<Secret>,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh idle lifetime.
+    pub refresh_idle_ttl: Duration,
+    /// Refresh absolute lifetime.
+    pub refresh_max_ttl: Duration,
+    /// Window in which a rotated refresh token may be replayed without killing the family.
+    pub refresh_reuse_grace: Duration,
+    /// How often the active signing key is replaced.
+    pub key_rotation_interval: Duration,
+    /// How long a new key is published before it signs.
+    pub key_publish_ahead: Duration,
+    /// RSA modulus size.
+    pub key_bits: u32,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age: Duration,
+    /// How often each instance reloads its keyring from the database.
+    pub keyring_reload_interval: Duration,
+    /// How often expired sessions and keys are purged.
+    pub purge_interval: Duration,
+    /// Admin created on first start, when both are set.
+    pub bootstrap_admin_email: Option<String>,
+    /// Password for the bootstrap admin (kept out of Debug output).
+    pub bootstrap_admin_password: Option<Secret>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Password hashing cost.
+    pub argon2: Argon2Params,
+    /// How many hashes run at once.
+    pub hash_concurrency: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Largest preferences document.
+    pub max_preferences_bytes: usize,
+    /// Abuse protection.
+    pub limits: LimitsConfig,
+}
+
+/// A string that never appears in logs or Debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Config {
+    /// Reads the process environment and, when `PORTCULLIS_CONFIG` names one, a TOML file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let mut values = match env.get("PORTCULLIS_CONFIG") {
+            Some(path) if !path.is_empty() => parse::read_toml(path)?,
+            _ => HashMap::new(),
+        };
+        values.extend(env.into_iter().filter(|(k, _)| is_ours(k)));
+        Self::from_map(values)
+    }
+
+    /// Builds a configuration from variable names and values (environment spelling).
+    pub fn from_map(values: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let s = Source::new(values);
+        let data_dir: PathBuf = s.string("PORTCULLIS_DATA_DIR")?.unwrap_or_else(|| "data".into()).into();
+        let database_url = s
+            .string("DATABASE_URL")?
+            .unwrap_or_else(|| format!("sqlite://{}/portcullis.db", data_dir.display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(s.error("DATABASE_URL", "must start with sqlite: or postgres://"));
+        }
+        let listen = s.parse("PORTCULLIS_LISTEN", "127.0.0.1:8080", |v| {
+            v.parse::<SocketAddr>().map_err(|e| e.to_string())
+        })?;
+        let issuer = match s.string("PORTCULLIS_ISSUER")? {
+            Some(i) => Some(parse::issuer(&i).map_err(|r| s.error("PORTCULLIS_ISSUER", &r))?),
+            None => None,
+        };
+        let key_encryption_key = s.string("PORTCULLIS_KEY_ENCRYPTION_KEY")?.map(Secret::new);
+        if let Some(k) = &key_encryption_key {
+            parse::kek_bytes(k.expose()).map_err(|r| s.error("PORTCULLIS_KEY_ENCRYPTION_KEY", &r))?;
+        }
+        let jwks_max_age = s.duration("PORTCULLIS_JWKS_MAX_AGE", "5m")?;
+        let key_publish_ahead = s.duration("PORTCULLIS_KEY_PUBLISH_AHEAD", "1h")?;
+        if key_publish_ahead < jwks_max_age {
+            return Err(s.error(
+                "PORTCULLIS_KEY_PUBLISH_AHEAD",
+                "must not be shorter than PORTCULLIS_JWKS_MAX_AGE",
+            ));
+        }
+        let key_bits = s.parse("PORTCULLIS_KEY_BITS", "2048", |v| match v {
+            "2048" | "3072" | "4096" => Ok(v.parse::<u32>().unwrap_or(2048)),
+            _ => Err("must be 2048, 3072 or 4096".to_string()),
+        })?;
+        let refresh_idle_ttl = s.duration("PORTCULLIS_REFRESH_TOKEN_IDLE_TTL", "7d")?;
+        let refresh_max_ttl = s.duration("PORTCULLIS_REFRESH_TOKEN_MAX_TTL", "30d")?;
+        if refresh_idle_ttl > refresh_max_ttl {
+            return Err(s.error(
+                "PORTCULLIS_REFRESH_TOKEN_IDLE_TTL",
+                "must not exceed PORTCULLIS_REFRESH_TOKEN_MAX_TTL",
+            ));
+        }
+        let log_format = s.parse("PORTCULLIS_LOG_FORMAT", "text", |v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("must be text or json".to_string()),
+        })?;
+        let bootstrap_admin_email = s.string("PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL")?;
+        let bootstrap_admin_password = s.string("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD")?.map(Secret::new);
+        if bootstrap_admin_email.is_some() != bootstrap_admin_password.is_some() {
+            return Err(s.error(
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "set both PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD, or neither",
+            ));
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Config {
+            listen,
+            issuer,
+            redis_url: s.string("REDIS_URL")?,
+            redis_prefix: s
+                .string("PORTCULLIS_REDIS_PREFIX")?
+                .unwrap_or_else(|| "portcullis:".into()),
+            database_url,
+            keys_dir: s.string("PORTCULLIS_KEYS_DIR")?.unwrap_or_else(|| "keys".into()).into(),
+            data_dir,
+            key_encryption_key,
+            access_token_ttl: s.duration_at_least("PORTCULLIS_ACCESS_TOKEN_TTL", "15m", 1)?,
+            refresh_idle_ttl,
+            refresh_max_ttl,
+            refresh_reuse_grace: s.duration("PORTCULLIS_REFRESH_REUSE_GRACE", "0s")?,
+            key_rotation_interval: s.duration_at_least("PORTCULLIS_KEY_ROTATION_INTERVAL", "7d", 60)?,
+            key_publish_ahead,
+            key_bits,
+            jwks_max_age,
+            keyring_reload_interval: s.duration_at_least("PORTCULLIS_KEYRING_RELOAD_INTERVAL", "10s", 1)?,
+            purge_interval: s.duration_at_least("PORTCULLIS_PURGE_INTERVAL", "1h", 1)?,
+            bootstrap_admin_email,
+            bootstrap_admin_password,
+            trusted_proxies: s.parse("PORTCULLIS_TRUSTED_PROXIES", "", ip_net_list)?,
+            log_format,
+            argon2: Argon2Params {
+                memory_kib: s.number("PORTCULLIS_ARGON2_MEMORY_KIB", 19456, 8, 4 * 1024 * 1024)? as u32,
+                iterations: s.number("PORTCULLIS_ARGON2_ITERATIONS", 2, 1, 100)? as u32,
+                parallelism: s.number("PORTCULLIS_ARGON2_PARALLELISM", 1, 1, 16)? as u32,
+            },
+            hash_concurrency: s.number("PORTCULLIS_HASH_CONCURRENCY", cores as u64, 1, 1024)? as usize,
+            max_body_bytes: s.number("PORTCULLIS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024)? as usize,
+            max_preferences_bytes: s.number("PORTCULLIS_MAX_PREFERENCES_BYTES", 16 * 1024, 2, 1024 * 1024)? as usize,
+            limits: LimitsConfig {
+                ip_per_second: s.number("PORTCULLIS_RATE_LIMIT_PER_SECOND", 50, 1, 1_000_000)?,
+                ip_burst: s.number("PORTCULLIS_RATE_LIMIT_BURST", 100, 1, 1_000_000)? as u32,
+                failed_logins_per_ip: s.window("PORTCULLIS_FAILED_LOGINS_PER_IP", "20/5m")?,
+                signups_per_ip: s.window("PORTCULLIS_SIGNUPS_PER_IP", "30/1h")?,
+                logins_per_account: s.window("PORTCULLIS_LOGINS_PER_ACCOUNT", "60/5m")?,
+                resets: s.window("PORTCULLIS_RESETS", "5/1h")?,
+                lockout_threshold: s.number("PORTCULLIS_LOCKOUT_THRESHOLD", 5, 1, 1000)?,
+                lockout_window: s.duration_at_least("PORTCULLIS_LOCKOUT_WINDOW", "15m", 1)?,
+                lockout_base: s.duration_at_least("PORTCULLIS_LOCKOUT_DURATION", "15m", 1)?,
+                lockout_max: s.duration_at_least("PORTCULLIS_LOCKOUT_MAX_DURATION", "24h", 1)?,
+                redis_timeout: parse_duration_ms(&s, "PORTCULLIS_REDIS_TIMEOUT_MS", 250)?,
+            },
+        })
+    }
+
+    /// The key-encryption key's 32 bytes, when configured by value.
+    pub fn kek_bytes(&self) -> Option<[u8; 32]> {
+        self.key_encryption_key
+            .as_ref()
+            .and_then(|k| parse::kek_bytes(k.expose()).ok())
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+}
+
+fn parse_duration_ms(s: &Source, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(s.number(name, default, 1, 60_000)?))
+}
+
+fn is_ours(name: &str) -> bool {
+    name.starts_with("PORTCULLIS_") || name == "DATABASE_URL" || name == "REDIS_URL"
+}
+
+#[cfg(test)]
+mod tests;

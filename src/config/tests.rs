@@ -1,0 +1,118 @@
+use super::*;
+
+fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+#[test]
+fn defaults_match_the_spec() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.database_url, "sqlite://data/portcullis.db");
+    assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+    assert_eq!(c.refresh_idle_ttl, Duration::from_secs(7 * 86400));
+    assert_eq!(c.refresh_max_ttl, Duration::from_secs(30 * 86400));
+    assert_eq!(c.key_rotation_interval, Duration::from_secs(7 * 86400));
+    assert_eq!(c.key_publish_ahead, Duration::from_secs(3600));
+    assert_eq!(
+        c.argon2,
+        Argon2Params {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1
+        }
+    );
+    assert_eq!(c.limits.lockout_threshold, 5);
+    assert!(c.redis_url.is_none());
+    assert_eq!(c.log_format, LogFormat::Text);
+}
+
+#[test]
+fn durations_accept_every_documented_form() {
+    assert_eq!(parse_duration("900").unwrap(), Duration::from_secs(900));
+    assert_eq!(parse_duration("900s").unwrap(), Duration::from_secs(900));
+    assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+    assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604800));
+    for bad in ["", "m", "-5", "1.5h", "10x", "99999999999999999999d"] {
+        assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+    }
+}
+
+#[test]
+fn a_bad_value_names_its_variable() {
+    let e = cfg(&[("PORTCULLIS_ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
+    assert_eq!(e.name, "PORTCULLIS_ACCESS_TOKEN_TTL");
+    assert!(e.to_string().starts_with("PORTCULLIS_ACCESS_TOKEN_TTL: "));
+    assert_eq!(
+        cfg(&[("PORTCULLIS_LISTEN", "nope")]).unwrap_err().name,
+        "PORTCULLIS_LISTEN"
+    );
+    assert_eq!(cfg(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");
+    assert_eq!(
+        cfg(&[("PORTCULLIS_KEY_ENCRYPTION_KEY", "c2hvcnQ=")]).unwrap_err().name,
+        "PORTCULLIS_KEY_ENCRYPTION_KEY"
+    );
+    assert_eq!(
+        cfg(&[("PORTCULLIS_KEY_PUBLISH_AHEAD", "1m")]).unwrap_err().name,
+        "PORTCULLIS_KEY_PUBLISH_AHEAD"
+    );
+    assert_eq!(
+        cfg(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err().name,
+        "PORTCULLIS_TRUSTED_PROXIES"
+    );
+    assert_eq!(
+        cfg(&[("PORTCULLIS_ISSUER", "example.com")]).unwrap_err().name,
+        "PORTCULLIS_ISSUER"
+    );
+    assert_eq!(
+        cfg(&[("PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL", "a@b.c")]).unwrap_err().name,
+        "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD"
+    );
+}
+
+#[test]
+fn trusted_proxies_match_by_prefix() {
+    let c = cfg(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7, ::1")]).unwrap();
+    let inside = |ip: &str| c.trusted_proxies.iter().any(|n| n.contains(ip.parse().unwrap()));
+    assert!(inside("10.200.3.4"));
+    assert!(inside("192.168.1.7"));
+    assert!(!inside("192.168.1.8"));
+    assert!(inside("::1"));
+    assert!(!inside("11.0.0.1"));
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let c = cfg(&[
+        (
+            "PORTCULLIS_KEY_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", "hunter2hunter2"),
+    ])
+    .unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"));
+    assert!(!debug.contains("AAECAwQF"));
+    assert_eq!(c.kek_bytes().unwrap()[31], 31);
+}
+
+#[test]
+fn toml_file_values_are_read_and_env_wins() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cfg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(
+        &path,
+        "access_token_ttl = \"5m\"\nlisten = \"127.0.0.1:9999\"\ntrusted_proxies = [\"10.0.0.1\"]\n",
+    )
+    .unwrap();
+    let mut values = parse::read_toml(path.to_str().unwrap()).unwrap();
+    values.insert("PORTCULLIS_LISTEN".into(), "127.0.0.1:7777".into());
+    let c = Config::from_map(values).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(c.access_token_ttl, Duration::from_secs(300));
+    assert_eq!(c.listen.port(), 7777);
+    assert_eq!(c.trusted_proxies.len(), 1);
+}

@@ -1,0 +1,91 @@
+//! HTTP: routes, state and middleware. Handlers are thin: they read the request, call the
+//! domain and shape the response.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod users;
+mod wellknown;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::Domain;
+use crate::keys::Keyring;
+use error::problem_response;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Business rules and their dependencies.
+    pub domain: Domain,
+    /// Signing keys.
+    pub keys: Keyring,
+}
+
+/// The whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.domain.config.max_body_bytes;
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/auth/register", post(users::register))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "something went wrong on our side",
+                &[],
+            )
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::COOKIE,
+        ]))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn not_found() -> Response {
+    problem_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint", &[])
+}
+
+async fn method_not_allowed() -> Response {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed here",
+        &[],
+    )
+    .into_response()
+}

@@ -1,0 +1,171 @@
+//! Building and running the server: wire the parts, bind the listener, serve until a signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::counters::{Counters, RedisCounters};
+use crate::domain::Domain;
+use crate::domain::password::Hasher;
+use crate::http::{AppState, router};
+use crate::keys::{Keyring, load_kek};
+use crate::storage::Store;
+
+/// A failure to start, with a one-line reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn fail(what: &str) -> impl Fn(String) -> StartError + '_ {
+    move |e| StartError(format!("{what}: {e}"))
+}
+
+/// The connected parts, shared by the server and the CLI.
+pub struct Parts {
+    /// Business rules.
+    pub domain: Domain,
+    /// Signing keys.
+    pub keys: Keyring,
+    /// Whether the key-encryption key was created just now.
+    pub kek_created: bool,
+}
+
+/// Connects the database (running migrations), counters, hasher and keyring.
+pub async fn connect(config: Config, clock: Clock, issuer: String) -> Result<Parts, StartError> {
+    let config = Arc::new(config);
+    let store = Store::connect(&config.database_url)
+        .await
+        .map_err(|e| fail("DATABASE_URL")(e.to_string()))?;
+    store.migrate().await.map_err(|e| fail("migrations")(e.to_string()))?;
+    let counters = match &config.redis_url {
+        Some(url) => {
+            let redis = RedisCounters::new(url, &config.redis_prefix).map_err(|e| fail("REDIS_URL")(e.to_string()))?;
+            let c = Counters::shared(Arc::new(redis), config.limits.redis_timeout);
+            if let Err(e) = c.check().await {
+                tracing::error!(error = %e, "Redis unreachable at start; serving on in-process counters until it answers");
+            }
+            c
+        }
+        None => Counters::local(),
+    };
+    let hasher =
+        Hasher::new(config.argon2, config.hash_concurrency).map_err(|e| fail("password hashing")(e.to_string()))?;
+    let (kek, kek_created) = load_kek(&config).map_err(|e| fail("PORTCULLIS_KEY_ENCRYPTION_KEY")(e.to_string()))?;
+    let keys = Keyring::start(store.clone(), config.clone(), clock.clone(), kek)
+        .await
+        .map_err(|e| fail("signing keys")(e.to_string()))?;
+    let domain = Domain {
+        config,
+        store,
+        hasher,
+        counters,
+        clock,
+        issuer,
+    };
+    Ok(Parts {
+        domain,
+        keys,
+        kek_created,
+    })
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks one) and connects every part.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// Like [`Application::build`] with a given clock (tests move it).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| fail("PORTCULLIS_LISTEN")(e.to_string()))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| fail("PORTCULLIS_LISTEN")(e.to_string()))?;
+        let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{address}"));
+        let parts = connect(config, clock, issuer).await?;
+        parts
+            .domain
+            .bootstrap_admin()
+            .await
+            .map_err(|e| fail("bootstrap admin")(e.to_string()))?;
+        if parts.kek_created {
+            tracing::warn!(
+                "created a new key-encryption key in the keys folder; back it up, or signing keys cannot be read"
+            );
+        }
+        Ok(Self {
+            listener,
+            state: AppState {
+                domain: parts.domain,
+                keys: parts.keys,
+            },
+            address,
+        })
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The shared state (tests reach the clock and keyring through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let maintenance = self.state.keys.spawn_maintenance();
+        let purge = self.state.domain.spawn_purge();
+        let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let res = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        maintenance.abort();
+        purge.abort();
+        self.state.domain.store.close().await;
+        res
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,8 @@
+//! Integration suite: the real server over HTTP. Runs on SQLite + in-process counters by
+//! default and on PostgreSQL + Redis with `PORTCULLIS_TEST_BACKEND=postgres`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod health;
+#[allow(dead_code)] // Helpers serve many test files; not every one uses each.
+mod helpers;
+mod register;
