@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::config::{Config, Secret};
 use crate::domain::Meta;
+use crate::domain::clients::{ClientSpec, ClientView};
 use crate::domain::users::{ADMIN_ROLE, DEFAULT_TENANT, Registration, UserView};
 use crate::startup::{Application, connect};
 use crate::storage::Store;
@@ -36,6 +37,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Delete expired and long-revoked sessions now.
     Purge,
 }
@@ -56,6 +60,53 @@ enum KeysCommand {
 enum UsersCommand {
     /// Create a user; prints it as JSON.
     Create(CreateUser),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientsCommand {
+    /// Register a client; prints `client_id` (and, once, `client_secret`) as JSON.
+    Create(CreateClient),
+    /// List clients as JSON lines.
+    List {
+        /// Only this tenant's clients.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Delete a client and end the sessions it opened.
+    Delete {
+        /// The client's id.
+        client_id: String,
+    },
+    /// Replace a confidential client's secret; prints the new one once.
+    RotateSecret {
+        /// The client's id.
+        client_id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CreateClient {
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// A public client (no secret; password and refresh_token grants only).
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant (repeatable): password, refresh_token, client_credentials.
+    #[arg(long = "grant")]
+    grants: Vec<String>,
+    /// Allowed scope (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Audience for access tokens (repeatable; the issuer when none).
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// Tenant (default `default`).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Access-token lifetime for this client (e.g. 5m).
+    #[arg(long)]
+    access_token_ttl: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -94,8 +145,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(cmd) => {
             let parts = connect_cli(config).await?;
             let keys = match cmd {
-                KeysCommand::List => parts.keys.list().await,
-                KeysCommand::Rotate { now } => parts.keys.rotate(now, &cli_meta()).await,
+                KeysCommand::List => parts.domain.keys.list().await,
+                KeysCommand::Rotate { now } => parts.domain.keys.rotate(now, &cli_meta()).await,
             }
             .map_err(|e| e.to_string())?;
             print_json(&keys)
@@ -123,11 +174,91 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(describe)?;
             print_json(&UserView::from(user))
         }
+        Command::Clients(cmd) => clients(config, cmd).await,
         Command::Purge => {
             let parts = connect_cli(config).await?;
             let n = parts.domain.purge().await.map_err(describe)?;
             println!("{}", json!({ "purged_sessions": n }));
             Ok(())
+        }
+    }
+}
+
+async fn clients(config: Config, cmd: ClientsCommand) -> Result<(), String> {
+    let parts = connect_cli(config).await?;
+    let domain = &parts.domain;
+    match cmd {
+        ClientsCommand::Create(a) => {
+            let grants = if a.grants.is_empty() {
+                if a.public {
+                    vec!["password".into(), "refresh_token".into()]
+                } else {
+                    vec!["client_credentials".into()]
+                }
+            } else {
+                a.grants
+            };
+            let access_ttl_secs = match a.access_token_ttl {
+                Some(v) => Some(
+                    crate::config::parse_duration(&v)
+                        .map_err(|e| format!("--access-token-ttl {e}"))?
+                        .as_secs() as i64,
+                ),
+                None => None,
+            };
+            let spec = ClientSpec {
+                name: a.name,
+                public: a.public,
+                grant_types: grants,
+                scopes: a.scopes,
+                audiences: a.audiences,
+                tenant: a.tenant,
+                access_ttl_secs,
+                ..ClientSpec::default()
+            };
+            print_json(&domain.create_client(spec, &cli_meta()).await.map_err(describe)?)
+        }
+        ClientsCommand::List { tenant } => {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = domain
+                    .store
+                    .clients(tenant.as_deref(), cursor.as_deref(), 200)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let Some(last) = page.last().map(|c| c.id.clone()) else {
+                    break;
+                };
+                for c in page {
+                    print_json(&ClientView::new(c, None))?;
+                }
+                cursor = Some(last);
+            }
+            Ok(())
+        }
+        ClientsCommand::Delete { client_id } => {
+            let now = domain.clock.now_ms();
+            let event = cli_meta().event(DEFAULT_TENANT, "client.deleted", Some(&client_id), now);
+            if !domain
+                .store
+                .delete_client(&client_id, now, &event)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no deletable client {client_id}"));
+            }
+            println!("{}", json!({ "deleted": client_id }));
+            Ok(())
+        }
+        ClientsCommand::RotateSecret { client_id } => {
+            let client = domain.store.client(&client_id).await.map_err(|e| e.to_string())?;
+            let client = client.ok_or_else(|| format!("no client {client_id}"))?;
+            print_json(
+                &domain
+                    .rotate_client_secret(client, &cli_meta())
+                    .await
+                    .map_err(describe)?,
+            )
         }
     }
 }

@@ -1,10 +1,15 @@
 //! Business rules. Nothing here knows HTTP; handlers translate requests into these calls.
 
+pub mod clients;
 pub mod error;
+pub mod grants;
 pub mod limits;
+pub mod lockout;
 pub mod maintenance;
 pub mod oauth;
 pub mod password;
+pub mod selfservice;
+pub mod tokens;
 pub mod users;
 pub mod validate;
 
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::counters::Counters;
+use crate::keys::Keyring;
 use crate::storage::Store;
 use crate::storage::audit::NewEvent;
 use password::Hasher;
@@ -34,6 +40,8 @@ pub struct Domain {
     pub clock: Clock,
     /// Issuer URL (`iss`), without a trailing slash.
     pub issuer: String,
+    /// Signing keys.
+    pub keys: Keyring,
 }
 
 /// Who is asking and from where, for audit events and limits.

@@ -1,9 +1,12 @@
 //! HTTP: routes, state and middleware. Handlers are thin: they read the request, call the
 //! domain and shape the response.
 
+mod auth;
 pub mod error;
 pub mod extract;
+mod form;
 mod health;
+mod oauth;
 mod users;
 mod wellknown;
 
@@ -13,7 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -21,16 +24,13 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::domain::Domain;
-use crate::keys::Keyring;
 use error::problem_response;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// Business rules and their dependencies.
+    /// Business rules and their dependencies (keys included).
     pub domain: Domain,
-    /// Signing keys.
-    pub keys: Keyring,
 }
 
 /// The whole router with its middleware.
@@ -41,7 +41,33 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/.well-known/openid-configuration", get(wellknown::discovery))
+        .route("/.well-known/oauth-authorization-server", get(wellknown::discovery))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route("/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/auth/register", post(users::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route(
+            "/users/me",
+            get(users::get_me).patch(users::patch_me).delete(users::delete_me),
+        )
+        .route("/users/me/password", post(users::change_password))
+        .route(
+            "/users/me/preferences",
+            get(users::get_preferences)
+                .put(users::put_preferences)
+                .patch(users::patch_preferences),
+        )
+        .route(
+            "/users/me/sessions",
+            get(users::list_sessions).delete(users::delete_sessions),
+        )
+        .route("/users/me/sessions/{id}", delete(users::delete_session))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

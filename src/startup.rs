@@ -25,10 +25,8 @@ fn fail(what: &str) -> impl Fn(String) -> StartError + '_ {
 
 /// The connected parts, shared by the server and the CLI.
 pub struct Parts {
-    /// Business rules.
+    /// Business rules, keys included.
     pub domain: Domain,
-    /// Signing keys.
-    pub keys: Keyring,
     /// Whether the key-encryption key was created just now.
     pub kek_created: bool,
 }
@@ -64,12 +62,9 @@ pub async fn connect(config: Config, clock: Clock, issuer: String) -> Result<Par
         counters,
         clock,
         issuer,
-    };
-    Ok(Parts {
-        domain,
         keys,
-        kek_created,
-    })
+    };
+    Ok(Parts { domain, kek_created })
 }
 
 /// A bound, ready-to-run server.
@@ -107,10 +102,7 @@ impl Application {
         }
         Ok(Self {
             listener,
-            state: AppState {
-                domain: parts.domain,
-                keys: parts.keys,
-            },
+            state: AppState { domain: parts.domain },
             address,
         })
     }
@@ -135,7 +127,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let maintenance = self.state.keys.spawn_maintenance();
+        let maintenance = self.state.domain.keys.spawn_maintenance();
         let purge = self.state.domain.spawn_purge();
         let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let res = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;

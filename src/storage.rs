@@ -4,6 +4,7 @@
 //! which both dialects accept; only the migrations differ per dialect.
 
 pub mod audit;
+pub mod clients;
 pub mod keys;
 pub mod sessions;
 pub mod users;

@@ -76,6 +76,10 @@ CREATE TABLE clients (
     updated_at        BIGINT NOT NULL
 );
 CREATE INDEX clients_tenant_idx ON clients (tenant_id, id);
+-- The built-in public client behind the JSON /auth/* endpoints.
+INSERT INTO clients (id, tenant_id, name, secret_hash, public, first_party, grant_types, scopes, audiences, created_at, updated_at)
+VALUES ('portcullis', 'default', 'portcullis first-party', NULL, 1, 1, 'password refresh_token',
+        'openid profile email offline_access', '', 0, 0);
 
 CREATE TABLE sessions (
     id              TEXT PRIMARY KEY,

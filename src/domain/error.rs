@@ -67,6 +67,12 @@ pub enum DomainError {
     /// The bearer token is missing, malformed, expired or revoked.
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    /// The requested scope is malformed or wider than allowed.
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
+    /// The client may not use this grant or endpoint.
+    #[error("unauthorized client: {0}")]
+    UnauthorizedClient(String),
     /// Something failed that is not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

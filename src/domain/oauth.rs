@@ -121,6 +121,8 @@ impl From<crate::domain::DomainError> for OAuthError {
                     .unwrap_or_default(),
             ),
             E::InvalidToken(d) => OAuthError::invalid_grant(d),
+            E::InvalidScope(d) => OAuthError::new(OAuthCode::InvalidScope, d),
+            E::UnauthorizedClient(d) => OAuthError::new(OAuthCode::UnauthorizedClient, d),
             E::NotFound(what) => OAuthError::invalid_grant(format!("{what} not found")),
             other => OAuthError::server(other),
         }

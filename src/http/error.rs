@@ -150,6 +150,8 @@ fn domain_response(e: DomainError) -> Response {
             }
             res
         }
+        E::InvalidScope(why) => p(StatusCode::BAD_REQUEST, "invalid_scope", &why),
+        E::UnauthorizedClient(why) => p(StatusCode::FORBIDDEN, "unauthorized_client", &why),
         E::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             p(

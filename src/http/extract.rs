@@ -144,3 +144,32 @@ pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
         .collect();
     Some(forwarded.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer))
 }
+
+/// A caller authenticated by a user access token meant for this server (`aud` has the issuer).
+pub struct AuthUser(pub crate::domain::selfservice::Principal);
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let token = bearer_token(parts)?;
+        Ok(AuthUser(app.domain.authenticate(token, false).await?))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let missing = || ApiError::Domain(crate::domain::DomainError::InvalidToken("missing bearer token".into()));
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(token.trim())
+}

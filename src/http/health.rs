@@ -32,7 +32,7 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
     } else {
         "degraded"
     };
-    let signing_key = if app.keys.has_active() { "ok" } else { "missing" };
+    let signing_key = if app.domain.keys.has_active() { "ok" } else { "missing" };
     let ready = database == "ok" && signing_key == "ok";
     let status = if !ready {
         "unavailable"

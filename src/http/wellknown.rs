@@ -9,7 +9,7 @@ use super::AppState;
 /// The public signing keys, served from memory with caching headers and 304 support.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth", responses((status = 200), (status = 304)))]
 pub async fn jwks(State(app): State<AppState>, req_headers: HeaderMap) -> Response {
-    let (body, etag) = app.keys.jwks();
+    let (body, etag) = app.domain.keys.jwks();
     let mut headers = HeaderMap::new();
     let max_age = app.domain.config.jwks_max_age.as_secs();
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
@@ -32,4 +32,44 @@ pub async fn jwks(State(app): State<AppState>, req_headers: HeaderMap) -> Respon
     }
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     (StatusCode::OK, headers, body.as_str().to_owned()).into_response()
+}
+
+/// OIDC Discovery 1.0 / RFC 8414 metadata, served at both well-known paths.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth", responses((status = 200)))]
+pub async fn discovery(State(app): State<AppState>) -> Response {
+    let iss = &app.domain.issuer;
+    let body = serde_json::json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "registration_endpoint": serde_json::Value::Null,
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": [],
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "azp", "sid", "client_id", "scope",
+            "roles", "tenant", "email", "email_verified", "preferred_username", "name", "given_name",
+            "family_name", "locale", "updated_at"
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "service_documentation": format!("{iss}/docs"),
+    });
+    let mut obj = body;
+    if let Some(map) = obj.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    (StatusCode::OK, headers, axum::Json(obj)).into_response()
 }

@@ -311,3 +311,22 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 }
+
+impl Store {
+    /// Deletes a user (sessions, roles and preferences go with it) and records why; audit
+    /// events stay, since they hold the user id as plain text.
+    pub async fn delete_user(&self, user_id: &str, event: &NewEvent) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        event.insert(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
