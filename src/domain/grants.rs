@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::clients::sha256_hex;
+use super::lockout::account_key;
 use super::tokens::{Subject, TokenResponse, grant_scope};
 use super::{Domain, DomainError, DomainResult, Meta};
 use crate::config::Secret;
@@ -34,14 +35,10 @@ impl Domain {
         password: &Secret,
         meta: &Meta,
     ) -> DomainResult<UserRecord> {
-        let attempt = self.begin_password_check(tenant, login, meta).await?;
-        let user = match self.store.user_by_login(tenant, login).await {
-            Ok(u) => u,
-            Err(e) => {
-                self.release_password_check(attempt).await;
-                return Err(e.into());
-            }
-        };
+        let user = self.store.user_by_login(tenant, login).await?;
+        let attempt = self
+            .begin_password_check(&account_key(user.as_ref(), tenant, login), meta)
+            .await?;
         let verified = match &user {
             Some(u) => self.hasher.verify(password, &u.password_hash).await,
             None => self

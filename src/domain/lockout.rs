@@ -6,7 +6,7 @@
 //! slot on a wrong password, and clears the count on success.
 
 use super::{Domain, DomainError, DomainResult, Meta};
-use crate::storage::users::normalize;
+use crate::storage::users::{UserRecord, normalize};
 
 /// A reserved password check.
 #[derive(Debug)]
@@ -18,8 +18,8 @@ pub struct PasswordAttempt {
 
 impl Domain {
     /// Refuses when the account is locked; otherwise reserves one failure slot.
-    pub async fn begin_password_check(&self, tenant: &str, login: &str, meta: &Meta) -> DomainResult<PasswordAttempt> {
-        let account = format!("{tenant}:{}", normalize(login));
+    /// `account` names the user (its id) or, for unknown logins, the normalized login.
+    pub async fn begin_password_check(&self, account: &str, meta: &Meta) -> DomainResult<PasswordAttempt> {
         let attempt = PasswordAttempt {
             failures_key: format!("fail:{account}"),
             lock_key: format!("lock:{account}"),
@@ -78,5 +78,37 @@ impl Domain {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+/// The lockout account key of a user (by id, so email and username share one count).
+pub fn account_key(user: Option<&UserRecord>, tenant: &str, login: &str) -> String {
+    match user {
+        Some(u) => format!("user:{}", u.id),
+        None => format!("login:{tenant}:{}", normalize(login)),
+    }
+}
+
+impl Domain {
+    /// Locks a user's password logins for `duration` (admin action).
+    pub async fn lock_user(&self, user: &UserRecord, duration: std::time::Duration) {
+        let account = account_key(Some(user), &user.tenant_id, "");
+        self.counters.set(&format!("lock:{account}"), 1, duration).await;
+    }
+
+    /// Lifts a lock and forgets the failures (admin action).
+    pub async fn unlock_user(&self, user: &UserRecord) {
+        let account = account_key(Some(user), &user.tenant_id, "");
+        self.counters.delete(&format!("lock:{account}")).await;
+        self.counters.delete(&format!("fail:{account}")).await;
+    }
+
+    /// Seconds left on a user's lock, if locked.
+    pub async fn lock_remaining(&self, user: &UserRecord) -> Option<u64> {
+        let account = account_key(Some(user), &user.tenant_id, "");
+        self.counters
+            .get(&format!("lock:{account}"))
+            .await
+            .map(|h| h.ttl.as_secs().max(1))
     }
 }
