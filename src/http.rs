@@ -5,6 +5,7 @@ mod auth;
 pub mod error;
 pub mod extract;
 mod form;
+mod guard;
 mod health;
 mod oauth;
 mod users;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(guard::limit_header_size))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -161,11 +161,15 @@ impl Domain {
         allows(client, "refresh_token")?;
         let invalid = || DomainError::InvalidToken("the refresh token is invalid, expired or revoked".into());
         let hash = sha256_hex(token);
-        // Check ownership before consuming, so another client cannot burn someone's token.
-        match self.store.session_by_token(&hash).await? {
-            Some((s, _)) if s.client_id == client.id => {}
+        // Check ownership and scope before consuming, so neither another client nor a bad
+        // request can burn someone's token.
+        let scopes = match self.store.session_by_token(&hash).await? {
+            Some((s, _)) if s.client_id == client.id => {
+                let granted: Vec<String> = s.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+                grant_scope(scope, &granted).map_err(scope_error)?
+            }
             _ => return Err(invalid()),
-        }
+        };
         let (new_token, new_hash) = self.new_refresh_token()?;
         let (idle_ms, _) = self.refresh_ttls_ms(client);
         let grace_ms = crate::clock::duration_ms(self.config.refresh_reuse_grace);
@@ -198,13 +202,6 @@ impl Domain {
                 .await?;
             return Err(DomainError::AccountDisabled);
         };
-        let granted: Vec<String> = session
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let scopes = grant_scope(scope, &granted).map_err(scope_error)?;
         let event = Meta {
             actor_id: Some(user.id.clone()),
             ..meta.clone()

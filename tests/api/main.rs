@@ -3,6 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod health;
+mod keys;
+mod me;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
 mod helpers;
+#[allow(dead_code)]
+mod oauth_support;
 mod register;
+mod token_forgery;
+mod token_grants;
+mod token_refresh;

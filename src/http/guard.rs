@@ -1,0 +1,25 @@
+//! Request guards that run before routing.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::error::problem_response;
+
+/// Largest total size of request headers accepted (names and values).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers are oversized with 431, before any handler sees them.
+pub async fn limit_header_size(req: Request, next: Next) -> Response {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        return problem_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "the request headers are too large",
+            &[],
+        );
+    }
+    next.run(req).await
+}
