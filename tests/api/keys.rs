@@ -11,7 +11,12 @@ use crate::helpers::{json_of, spawn_app, spawn_app_with};
 use crate::oauth_support::{header_of, issuer, jwks, login, signed_in, try_verify, verify};
 
 fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -27,9 +32,21 @@ async fn jwks_serves_public_parts_with_caching() {
     assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
     assert_eq!(key["alg"], "RS256");
     assert_eq!(key["use"], "sig");
-    let res = app.client.get(app.url("/.well-known/jwks.json")).header("if-none-match", &etag).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
-    let res = app.client.get(app.url("/.well-known/jwks.json")).header("if-none-match", "\"stale\"").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -48,7 +65,10 @@ async fn rotation_publishes_ahead_and_retires_after_tokens_expire() {
     assert_eq!(published.len(), 2);
     let new_kid = published.iter().find(|k| **k != old_kid).unwrap().clone();
     let during = login(&app, "rot@example.com").await;
-    assert_eq!(header_of(during["access_token"].as_str().unwrap()).kid.unwrap(), old_kid);
+    assert_eq!(
+        header_of(during["access_token"].as_str().unwrap()).kid.unwrap(),
+        old_kid
+    );
 
     // After the publish-ahead time it signs; the old key stays published for its tokens.
     clock.advance(Duration::from_secs(3601));
@@ -100,10 +120,21 @@ async fn emergency_revocation_removes_a_key_at_once() {
     let published = kids(&jwks(&app).await);
     assert!(!published.contains(&kid));
     assert_eq!(published.len(), 1, "a new key took over");
-    assert_eq!(app.authed(Method::GET, "/users/me", token, None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.authed(Method::GET, "/users/me", token, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let again = login(&app, "em@example.com").await;
-    assert_eq!(app.authed(Method::GET, "/users/me", again["access_token"].as_str().unwrap(), None).await.status(), StatusCode::OK);
-    assert!(!app.state.domain.keys.revoke(&kid, &Meta::default()).await.unwrap(), "revoking twice is a no-op");
+    assert_eq!(
+        app.authed(Method::GET, "/users/me", again["access_token"].as_str().unwrap(), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(
+        !app.state.domain.keys.revoke(&kid, &Meta::default()).await.unwrap(),
+        "revoking twice is a no-op"
+    );
 }
 
 #[tokio::test]
@@ -155,4 +186,31 @@ async fn private_keys_are_encrypted_at_rest() {
     let raw: Vec<u8> = row.try_get(0).unwrap();
     assert_eq!(raw[0], 1);
     pool.close().await;
+}
+
+#[tokio::test]
+async fn pem_keys_in_the_keys_folder_are_imported() {
+    let resources = crate::helpers::TestResources::new().await;
+    let env = resources.env();
+    let keys_dir = std::path::PathBuf::from(&env["PORTCULLIS_KEYS_DIR"]);
+    std::fs::create_dir_all(&keys_dir).unwrap();
+    let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
+    let pkey = openssl::pkey::PKey::from_rsa(rsa).unwrap();
+    std::fs::write(keys_dir.join("imported.pem"), pkey.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let app = crate::helpers::start(env.clone()).await;
+    let active = app.state().domain.keys.active_kid().unwrap();
+    let pkey_rsa = pkey.rsa().unwrap();
+    use base64::Engine;
+    let b64 = |v: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let expected = portcullis::keys::crypto::thumbprint(&b64(pkey_rsa.n().to_vec()), &b64(pkey_rsa.e().to_vec()));
+    assert_eq!(active, expected, "the imported key signs, under its RFC 7638 thumbprint");
+    // Starting again does not import it twice.
+    drop(app);
+    let again = crate::helpers::start(env).await;
+    assert_eq!(again.state().domain.store.keys().await.unwrap().len(), 1);
+    // A file that is not a key stops the start with a clear error.
+    std::fs::write(keys_dir.join("junk.pem"), "not a key").unwrap();
+    let config = portcullis::Config::from_map(resources.env()).unwrap();
+    let err = portcullis::Application::build(config).await.err().expect("start must fail");
+    assert!(err.to_string().contains("junk.pem"), "{err}");
 }
