@@ -7,7 +7,9 @@ pub mod extract;
 mod form;
 mod guard;
 mod health;
+mod metrics;
 mod oauth;
+mod openapi;
 mod users;
 mod wellknown;
 
@@ -69,6 +71,9 @@ pub fn router(state: AppState) -> Router {
             get(users::list_sessions).delete(users::delete_sessions),
         )
         .route("/users/me/sessions/{id}", delete(users::delete_session))
+        .route("/metrics", get(metrics::render).with_state(metrics::state()))
+        .route("/openapi.json", get(openapi::document))
+        .merge(openapi::ui())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -86,6 +91,7 @@ pub fn router(state: AppState) -> Router {
                 &[],
             )
         }))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req

@@ -49,8 +49,14 @@ pub async fn connect(config: Config, clock: Clock, issuer: String) -> Result<Par
         }
         None => Counters::local(),
     };
-    let hasher =
-        Hasher::new(config.argon2, config.hash_concurrency).map_err(|e| fail("password hashing")(e.to_string()))?;
+    // The dummy hash computed here is argon2 work: keep it off the async threads too.
+    let hasher = tokio::task::spawn_blocking({
+        let (params, concurrency) = (config.argon2, config.hash_concurrency);
+        move || Hasher::new(params, concurrency)
+    })
+    .await
+    .map_err(|e| fail("password hashing")(e.to_string()))?
+    .map_err(|e| fail("password hashing")(e.to_string()))?;
     let (kek, kek_created) = load_kek(&config).map_err(|e| fail("PORTCULLIS_KEY_ENCRYPTION_KEY")(e.to_string()))?;
     let keys = Keyring::start(store.clone(), config.clone(), clock.clone(), kek)
         .await

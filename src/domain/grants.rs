@@ -60,6 +60,7 @@ impl Domain {
         self.finish_password_check(attempt, verified.ok).await;
         let now = self.clock.now_ms();
         let Some(user) = user.filter(|_| verified.ok) else {
+            metrics::counter!("portcullis_login_failures_total").increment(1);
             let event = meta
                 .event(tenant, "login.failed", None, now)
                 .with_detail(json!({ "login": login.chars().take(256).collect::<String>() }));

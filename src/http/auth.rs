@@ -84,6 +84,7 @@ pub async fn login(
         .domain
         .password_grant(&client, tenant, &login, &password, scope(body.scope.as_deref())?, &meta)
         .await?;
+    super::metrics::token_issued("password");
     Ok(no_store(Json(tokens)))
 }
 
@@ -101,6 +102,7 @@ pub async fn refresh(
         .domain
         .refresh_grant(&client, &body.refresh_token, scope, &meta)
         .await?;
+    super::metrics::token_issued("refresh_token");
     Ok(no_store(Json(tokens)))
 }
 

@@ -80,6 +80,7 @@ pub async fn token(
             .client_credentials_grant(&client, scope)
             .map_err(OAuthError::from)?,
     };
+    super::metrics::token_issued(&grant_type);
     Ok(no_store(Json(res)))
 }
 

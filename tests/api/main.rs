@@ -10,6 +10,7 @@ mod me;
 mod helpers;
 #[allow(dead_code)]
 mod oauth_support;
+mod ops;
 mod register;
 mod token_forgery;
 mod token_grants;
