@@ -104,14 +104,18 @@ pub struct LimitsConfig {
     pub logins_per_account: WindowLimit,
     /// Password-reset requests per account and per IP.
     pub resets: WindowLimit,
-    /// Failed passwords that lock an account.
+    /// Failed passwords from one IP that lock that IP out of an account.
     pub lockout_threshold: u64,
+    /// Failed passwords from all IPs together that lock the account for everyone.
+    pub lockout_account_threshold: u64,
     /// Window in which failures are counted.
     pub lockout_window: Duration,
     /// First lock period; it doubles on each repeat.
     pub lockout_base: Duration,
     /// Longest lock period.
     pub lockout_max: Duration,
+    /// How long a past lock is remembered (after it ends) to double the next one.
+    pub lockout_memory: Duration,
     /// Timeout for one Redis call before local counters take over.
     pub redis_timeout: Duration,
 }
@@ -265,6 +269,29 @@ impl Config {
                 "set both PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD, or neither",
             ));
         }
+        let lockout_threshold = s.number("PORTCULLIS_LOCKOUT_THRESHOLD", 5, 1, 1000)?;
+        // Account-wide locks need several IPs' worth of failures, so one IP cannot lock a
+        // real user out; 4x the per-IP threshold unless set (docs/abuse-protection.md).
+        let lockout_account_threshold = s.number(
+            "PORTCULLIS_LOCKOUT_ACCOUNT_THRESHOLD",
+            lockout_threshold.saturating_mul(4),
+            1,
+            100_000,
+        )?;
+        if lockout_account_threshold < lockout_threshold {
+            return Err(s.error(
+                "PORTCULLIS_LOCKOUT_ACCOUNT_THRESHOLD",
+                "must not be below PORTCULLIS_LOCKOUT_THRESHOLD",
+            ));
+        }
+        let lockout_base = s.duration_at_least("PORTCULLIS_LOCKOUT_DURATION", "15m", 1)?;
+        let lockout_max = s.duration_at_least("PORTCULLIS_LOCKOUT_MAX_DURATION", "24h", 1)?;
+        if lockout_max < lockout_base {
+            return Err(s.error(
+                "PORTCULLIS_LOCKOUT_MAX_DURATION",
+                "must not be shorter than PORTCULLIS_LOCKOUT_DURATION",
+            ));
+        }
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Config {
             listen,
@@ -306,10 +333,12 @@ impl Config {
                 signups_per_ip: s.window("PORTCULLIS_SIGNUPS_PER_IP", "30/1h")?,
                 logins_per_account: s.window("PORTCULLIS_LOGINS_PER_ACCOUNT", "60/5m")?,
                 resets: s.window("PORTCULLIS_RESETS", "5/1h")?,
-                lockout_threshold: s.number("PORTCULLIS_LOCKOUT_THRESHOLD", 5, 1, 1000)?,
+                lockout_threshold,
+                lockout_account_threshold,
                 lockout_window: s.duration_at_least("PORTCULLIS_LOCKOUT_WINDOW", "15m", 1)?,
-                lockout_base: s.duration_at_least("PORTCULLIS_LOCKOUT_DURATION", "15m", 1)?,
-                lockout_max: s.duration_at_least("PORTCULLIS_LOCKOUT_MAX_DURATION", "24h", 1)?,
+                lockout_base,
+                lockout_max,
+                lockout_memory: s.duration_at_least("PORTCULLIS_LOCKOUT_MEMORY", "24h", 1)?,
                 redis_timeout: parse_duration_ms(&s, "PORTCULLIS_REDIS_TIMEOUT_MS", 250)?,
             },
         })

@@ -9,6 +9,7 @@ mod guard;
 mod health;
 mod metrics;
 mod oauth;
+pub mod ratelimit;
 mod openapi;
 mod users;
 mod wellknown;
@@ -40,6 +41,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let max_body = state.domain.config.max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
+    let rate_limit = ratelimit::layer(&state.domain.config);
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(rate_limit)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(guard::limit_header_size))
         .layer(TimeoutLayer::with_status_code(

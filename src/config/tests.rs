@@ -116,3 +116,50 @@ fn toml_file_values_are_read_and_env_wins() {
     assert_eq!(c.listen.port(), 7777);
     assert_eq!(c.trusted_proxies.len(), 1);
 }
+
+#[test]
+fn abuse_protection_defaults_match_the_spec() {
+    let l = cfg(&[]).unwrap().limits;
+    assert_eq!((l.ip_per_second, l.ip_burst), (50, 100));
+    assert_eq!(
+        l.failed_logins_per_ip,
+        WindowLimit {
+            max: 20,
+            window: Duration::from_secs(300)
+        }
+    );
+    assert_eq!(
+        l.signups_per_ip,
+        WindowLimit {
+            max: 30,
+            window: Duration::from_secs(3600)
+        }
+    );
+    assert_eq!((l.lockout_threshold, l.lockout_account_threshold), (5, 20));
+    assert_eq!(l.lockout_window, Duration::from_secs(900));
+    assert_eq!(l.lockout_base, Duration::from_secs(900));
+    assert_eq!(l.lockout_max, Duration::from_secs(86400));
+    assert_eq!(l.lockout_memory, Duration::from_secs(86400));
+}
+
+#[test]
+fn the_account_wide_threshold_follows_the_per_ip_one_and_is_checked() {
+    let l = cfg(&[("PORTCULLIS_LOCKOUT_THRESHOLD", "3")]).unwrap().limits;
+    assert_eq!(l.lockout_account_threshold, 12);
+    let e = cfg(&[
+        ("PORTCULLIS_LOCKOUT_THRESHOLD", "10"),
+        ("PORTCULLIS_LOCKOUT_ACCOUNT_THRESHOLD", "5"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.name, "PORTCULLIS_LOCKOUT_ACCOUNT_THRESHOLD");
+    let e = cfg(&[
+        ("PORTCULLIS_LOCKOUT_DURATION", "2h"),
+        ("PORTCULLIS_LOCKOUT_MAX_DURATION", "1h"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.name, "PORTCULLIS_LOCKOUT_MAX_DURATION");
+    assert_eq!(
+        cfg(&[("PORTCULLIS_FAILED_LOGINS_PER_IP", "20")]).unwrap_err().name,
+        "PORTCULLIS_FAILED_LOGINS_PER_IP"
+    );
+}

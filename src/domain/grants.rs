@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use super::clients::sha256_hex;
-use super::lockout::account_key;
 use super::tokens::{Subject, TokenResponse, grant_scope};
 use super::{Domain, DomainError, DomainResult, Meta};
 use crate::config::Secret;
@@ -36,9 +35,9 @@ impl Domain {
         meta: &Meta,
     ) -> DomainResult<UserRecord> {
         let user = self.store.user_by_login(tenant, login).await?;
-        let attempt = self
-            .begin_password_check(&account_key(user.as_ref(), tenant, login), meta)
-            .await?;
+        // Unknown logins go through the same accounting and a dummy hash of the same cost,
+        // so status, body and time do not tell whether an account exists.
+        let attempt = self.begin_password_check(tenant, user.as_ref(), login, meta).await?;
         let verified = match &user {
             Some(u) => self.hasher.verify(password, &u.password_hash).await,
             None => self

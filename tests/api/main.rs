@@ -2,6 +2,7 @@
 //! default and on PostgreSQL + Redis with `PORTCULLIS_TEST_BACKEND=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod cli;
 mod health;
 mod keys;
