@@ -265,6 +265,7 @@ async fn clients(config: Config, cmd: ClientsCommand) -> Result<(), String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let app = Application::build(config).await.map_err(|e| e.to_string())?;
+    let shutdown = crate::startup::shutdown_signal();
     let issuer = app.state().domain.issuer.clone();
     tracing::info!(address = %app.address(), "listening");
     println!("portcullis listening on http://{}", app.address());
@@ -277,7 +278,7 @@ async fn serve(config: Config) -> Result<(), String> {
         println!("or set PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD before starting");
     }
     let _ = std::io::stdout().flush();
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    app.run_until(shutdown).await.map_err(|e| e.to_string())
 }
 
 async fn connect_cli(config: Config) -> Result<crate::startup::Parts, String> {

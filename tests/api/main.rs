@@ -4,6 +4,7 @@
 
 mod abuse;
 mod cli;
+mod crash;
 mod health;
 mod keys;
 mod me;
