@@ -338,7 +338,7 @@ const ADMIN: &[(HttpMethod, &str, &str, u16, bool)] = &[
     (
         HttpMethod::Post,
         "/admin/keys/rotate",
-        "Publish a new signing key (`{\"now\": true}` signs at once)",
+        "Publish a new signing key (optional body `{\"immediate\": true}` makes it sign at once)",
         200,
         false,
     ),
@@ -346,7 +346,7 @@ const ADMIN: &[(HttpMethod, &str, &str, u16, bool)] = &[
         HttpMethod::Post,
         "/admin/keys/{kid}/revoke",
         "Emergency revocation: the key leaves the JWKS at once",
-        200,
+        204,
         false,
     ),
     (
