@@ -60,6 +60,30 @@ enum KeysCommand {
 enum UsersCommand {
     /// Create a user; prints it as JSON.
     Create(CreateUser),
+    /// Grant an existing role of the user's tenant; prints the user as JSON.
+    GrantRole {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// Role to grant.
+        #[arg(long)]
+        role: String,
+        /// Tenant (default `default`).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Set a user's password (read from standard input); every session of the user ends.
+    SetPassword {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Tenant (default `default`).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -170,6 +194,31 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let user = parts
                 .domain
                 .create_user(r, &roles, true, &cli_meta())
+                .await
+                .map_err(describe)?;
+            print_json(&UserView::from(user))
+        }
+        Command::Users(UsersCommand::GrantRole { email, role, tenant }) => {
+            let parts = connect_cli(config).await?;
+            let user = user_by_email(&parts.domain, &tenant, &email).await?;
+            let user = parts
+                .domain
+                .grant_role(&user, &role, &cli_meta())
+                .await
+                .map_err(describe)?;
+            print_json(&UserView::from(user))
+        }
+        Command::Users(UsersCommand::SetPassword {
+            email,
+            password_stdin,
+            tenant,
+        }) => {
+            let parts = connect_cli(config).await?;
+            let password = read_password(password_stdin)?;
+            let user = user_by_email(&parts.domain, &tenant, &email).await?;
+            parts
+                .domain
+                .set_user_password(&user, &password, &cli_meta())
                 .await
                 .map_err(describe)?;
             print_json(&UserView::from(user))
@@ -289,6 +338,20 @@ async fn connect_cli(config: Config) -> Result<crate::startup::Parts, String> {
     connect(config, Clock::system(), issuer)
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn user_by_email(
+    domain: &crate::domain::Domain,
+    tenant: &str,
+    email: &str,
+) -> Result<crate::storage::users::UserRecord, String> {
+    domain
+        .store
+        .user_by_login(tenant, email)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|u| u.email.eq_ignore_ascii_case(email.trim()))
+        .ok_or_else(|| format!("no user with email {email} in tenant {tenant}"))
 }
 
 fn cli_meta() -> Meta {

@@ -1,5 +1,6 @@
 //! Business rules. Nothing here knows HTTP; handlers translate requests into these calls.
 
+pub mod admin;
 pub mod clients;
 pub mod error;
 pub mod grants;

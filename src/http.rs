@@ -1,6 +1,7 @@
 //! HTTP: routes, state and middleware. Handlers are thin: they read the request, call the
 //! domain and shape the response.
 
+mod admin;
 mod auth;
 pub mod error;
 pub mod extract;
@@ -9,8 +10,8 @@ mod guard;
 mod health;
 mod metrics;
 mod oauth;
-pub mod ratelimit;
 mod openapi;
+pub mod ratelimit;
 mod users;
 mod wellknown;
 
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render).with_state(metrics::state()))
         .route("/openapi.json", get(openapi::document))
         .merge(openapi::ui())
+        .merge(admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -3,10 +3,13 @@
 //! Every query is written once, with `$N` placeholders, integer times (unix ms) and text ids,
 //! which both dialects accept; only the migrations differ per dialect.
 
+pub mod admin;
 pub mod audit;
 pub mod clients;
 pub mod keys;
+pub mod roles;
 pub mod sessions;
+pub mod tenants;
 pub mod users;
 
 use std::str::FromStr;

@@ -173,3 +173,39 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     }
     Ok(token.trim())
 }
+
+/// A path parameter: malformed values are a 400 problem instead of a plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::problem(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
+    }
+}
+
+/// Query parameters: malformed or unknown ones are a 400 problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::problem(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))
+    }
+}

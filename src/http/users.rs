@@ -1,14 +1,14 @@
 //! Sign-up, profile and preferences handlers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, AuthUser, ClientMeta};
+use super::extract::{ApiJson, ApiPath, AuthUser, ClientMeta};
 use crate::config::Secret;
 use crate::domain::selfservice::SessionView;
 use crate::domain::users::{DEFAULT_TENANT, Registration, UserView};
@@ -270,7 +270,7 @@ pub async fn delete_session(
     State(app): State<AppState>,
     ClientMeta(meta): ClientMeta,
     AuthUser(p): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.domain.end_my_session(&p, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,13 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod abuse;
+mod admin;
+#[allow(dead_code)]
+mod admin_support;
+mod admin_users;
 mod cli;
 mod crash;
 mod health;
-mod keys;
-mod me;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
 mod helpers;
+mod keys;
+mod me;
 #[allow(dead_code)]
 mod oauth_support;
 mod ops;
