@@ -4,6 +4,8 @@
 
 mod abuse;
 mod admin;
+mod admin_cli;
+mod admin_resources;
 #[allow(dead_code)]
 mod admin_support;
 mod admin_users;
