@@ -5,12 +5,11 @@ mod resources;
 mod users;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
@@ -85,20 +84,6 @@ impl FromRequestParts<AppState> for AdminCaller {
             meta: admin.meta(&meta),
             admin,
         })
-    }
-}
-
-/// A query string; an unreadable one is a 400 problem instead of a plain-text rejection.
-pub struct AdminQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AdminQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| AdminQuery(q))
-            .map_err(|e| ApiError::problem(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
     }
 }
 

@@ -21,6 +21,8 @@ async fn bad_input_is_a_clear_client_error() {
         ("/admin/users?status=sleeping", 422, "validation_failed"),
         ("/admin/events?cursor=@@", 422, "validation_failed"),
         ("/admin/users/not-a-uuid", 404, "not_found"),
+        ("/admin/users/%FF", 400, "invalid_path"),
+        ("/admin/users?limit=1&limit=2", 400, "invalid_query"),
         ("/admin/users/00000000-0000-7000-8000-000000000000", 404, "not_found"),
         ("/admin/users/'%20OR%201=1--", 404, "not_found"),
         ("/admin/clients/nope", 404, "not_found"),

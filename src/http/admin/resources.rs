@@ -1,19 +1,19 @@
 //! `/admin/roles`, `/admin/clients`, `/admin/tenants`, `/admin/keys` and `/admin/events` handlers.
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{AdminCaller, AdminQuery, ListQuery, location};
+use super::{AdminCaller, ListQuery, location};
 use crate::domain::admin::Page;
 use crate::domain::admin::catalog::{RoleView, TenantView};
 use crate::domain::admin::resources::ClientChange;
 use crate::domain::clients::{ClientSpec, ClientView};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, parse_json, read_body};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, parse_json, read_body};
 use crate::http::users::double_option;
 use crate::keys::KeyInfo;
 use crate::storage::audit::EventRecord;
@@ -106,7 +106,7 @@ pub struct RotateBody {
 pub async fn list_roles(
     State(app): State<AppState>,
     c: AdminCaller,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<RoleView>>, ApiError> {
     let page = q.page()?;
     Ok(Json(
@@ -132,8 +132,8 @@ pub async fn create_role(
 pub async fn delete_role(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(name): Path<String>,
-    AdminQuery(q): AdminQuery<TenantQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<StatusCode, ApiError> {
     app.domain
         .admin_delete_role(&c.admin, q.tenant.as_deref(), &name, &c.meta)
@@ -145,7 +145,7 @@ pub async fn delete_role(
 pub async fn list_clients(
     State(app): State<AppState>,
     c: AdminCaller,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ClientView>>, ApiError> {
     let page = q.page()?;
     Ok(Json(
@@ -182,7 +182,7 @@ pub async fn create_client(
 pub async fn get_client(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClientView>, ApiError> {
     let client = app.domain.admin_client(&c.admin, &id).await?;
     Ok(Json(ClientView::new(client, None)))
@@ -192,7 +192,7 @@ pub async fn get_client(
 pub async fn patch_client(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchClientBody>,
 ) -> Result<Json<ClientView>, ApiError> {
     let client = app.domain.admin_client(&c.admin, &id).await?;
@@ -212,7 +212,7 @@ pub async fn patch_client(
 pub async fn delete_client(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let client = app.domain.admin_client(&c.admin, &id).await?;
     app.domain.admin_delete_client(&client, &c.meta).await?;
@@ -223,7 +223,7 @@ pub async fn delete_client(
 pub async fn rotate_secret(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClientView>, ApiError> {
     let client = app.domain.admin_client(&c.admin, &id).await?;
     Ok(Json(app.domain.rotate_client_secret(client, &c.meta).await?))
@@ -233,7 +233,7 @@ pub async fn rotate_secret(
 pub async fn list_tenants(
     State(app): State<AppState>,
     c: AdminCaller,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<TenantView>>, ApiError> {
     let page = q.page()?;
     Ok(Json(app.domain.admin_tenants(&c.admin, &page).await?))
@@ -257,7 +257,7 @@ pub async fn create_tenant(
 pub async fn get_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     Ok(Json(app.domain.admin_tenant(&c.admin, &id).await?))
 }
@@ -266,7 +266,7 @@ pub async fn get_tenant(
 pub async fn patch_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchTenantBody>,
 ) -> Result<Json<TenantView>, ApiError> {
     Ok(Json(
@@ -280,7 +280,7 @@ pub async fn patch_tenant(
 pub async fn delete_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.domain.admin_delete_tenant(&c.admin, &id, &c.meta).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -315,7 +315,7 @@ pub async fn rotate_keys(
 pub async fn revoke_key(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(kid): Path<String>,
+    ApiPath(kid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.domain.admin_revoke_key(&c.admin, &kid, &c.meta).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -325,7 +325,7 @@ pub async fn revoke_key(
 pub async fn events(
     State(app): State<AppState>,
     c: AdminCaller,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<EventRecord>>, ApiError> {
     let page = q.page()?;
     Ok(Json(

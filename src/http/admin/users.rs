@@ -1,13 +1,13 @@
 //! `/admin/users/…` handlers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AdminCaller, AdminQuery, ListQuery, location};
+use super::{AdminCaller, ListQuery, location};
 use crate::config::Secret;
 use crate::domain::admin::Page;
 use crate::domain::admin::users::{AdminUserView, UserQuery};
@@ -15,7 +15,7 @@ use crate::domain::selfservice::SessionView;
 use crate::domain::users::{Registration, UserView};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::users::double_option;
 use crate::storage::audit::EventRecord;
 use crate::storage::users::ProfileChange;
@@ -69,7 +69,7 @@ pub struct RoleBody {
 pub async fn list(
     State(app): State<AppState>,
     c: AdminCaller,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
     let page = q.page()?;
     let filter = UserQuery {
@@ -107,7 +107,7 @@ pub async fn create(
 pub async fn get_one(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AdminUserView>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
     Ok(Json(app.domain.admin_user_view(user).await))
@@ -117,7 +117,7 @@ pub async fn get_one(
 pub async fn patch(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchUserBody>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
@@ -138,7 +138,7 @@ pub async fn patch(
 pub async fn remove(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
     app.domain.admin_delete_user(&user, &c.meta).await?;
@@ -149,7 +149,7 @@ pub async fn remove(
 pub async fn grant_role(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
@@ -161,7 +161,7 @@ pub async fn grant_role(
 pub async fn revoke_role(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path((id, role)): Path<(String, String)>,
+    ApiPath((id, role)): ApiPath<(String, String)>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
     let user = app.domain.revoke_role(&user, &role, &c.meta).await?;
@@ -172,7 +172,7 @@ pub async fn revoke_role(
 pub async fn lock(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AdminUserView>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
     app.domain.admin_lock(&user, &c.meta).await?;
@@ -183,7 +183,7 @@ pub async fn lock(
 pub async fn unlock(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AdminUserView>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
     app.domain.admin_unlock(&user, &c.meta).await?;
@@ -194,7 +194,7 @@ pub async fn unlock(
 pub async fn disable(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AdminUserView>, ApiError> {
     set_status(app, c, id, true).await
 }
@@ -203,7 +203,7 @@ pub async fn disable(
 pub async fn enable(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AdminUserView>, ApiError> {
     set_status(app, c, id, false).await
 }
@@ -223,8 +223,8 @@ async fn set_status(
 pub async fn sessions(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<SessionView>>, ApiError> {
     let page = q.page()?;
     let user = app.domain.admin_user(&c.admin, &id).await?;
@@ -235,7 +235,7 @@ pub async fn sessions(
 pub async fn revoke_sessions(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let user = app.domain.admin_user(&c.admin, &id).await?;
     let n = app.domain.admin_revoke_sessions(&user, &c.meta).await?;
@@ -246,8 +246,8 @@ pub async fn revoke_sessions(
 pub async fn events(
     State(app): State<AppState>,
     c: AdminCaller,
-    Path(id): Path<String>,
-    AdminQuery(q): AdminQuery<ListQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<EventRecord>>, ApiError> {
     let page = q.page()?;
     let user = app.domain.admin_user(&c.admin, &id).await?;
