@@ -21,7 +21,11 @@ pub async fn signed_in(app: &TestApp, email: &str) -> Value {
 
 /// Logs in with [`PASSWORD`].
 pub async fn login(app: &TestApp, email: &str) -> Value {
-    let (status, body) = json_of(app.post_json("/auth/login", &json!({"email": email, "password": PASSWORD})).await).await;
+    let (status, body) = json_of(
+        app.post_json("/auth/login", &json!({"email": email, "password": PASSWORD}))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -37,7 +41,12 @@ pub async fn create_user(app: &TestApp, email: &str, roles: &[&str]) -> String {
         tenant: DEFAULT_TENANT.into(),
     };
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    app.state.domain.create_user(r, &roles, true, &Meta::default()).await.unwrap().id
+    app.state
+        .domain
+        .create_user(r, &roles, true, &Meta::default())
+        .await
+        .unwrap()
+        .id
 }
 
 /// Registers an OAuth client directly through the domain.
@@ -72,7 +81,9 @@ pub async fn jwks(app: &TestApp) -> Value {
 /// Verifies a JWT with `jsonwebtoken` against the served JWKS: RS256 only, our issuer, the
 /// given audience, not expired. Returns the claims; panics with the reason otherwise.
 pub async fn verify(app: &TestApp, token: &str, audience: &str) -> Value {
-    try_verify(app, token, audience).await.unwrap_or_else(|e| panic!("token does not verify: {e}"))
+    try_verify(app, token, audience)
+        .await
+        .unwrap_or_else(|e| panic!("token does not verify: {e}"))
 }
 
 /// Like [`verify`], returning the failure instead of panicking.
@@ -80,14 +91,21 @@ pub async fn try_verify(app: &TestApp, token: &str, audience: &str) -> Result<Va
     let header = decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("no kid")?;
     let keys = jwks(app).await;
-    let jwk = keys["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).ok_or("kid not in JWKS")?;
+    let jwk = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .ok_or("kid not in JWKS")?;
     let key = DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
         .map_err(|e| e.to_string())?;
     let mut v = Validation::new(Algorithm::RS256);
     v.set_issuer(&[app.state.domain.issuer.as_str()]);
     v.set_audience(&[audience]);
     v.leeway = 0;
-    decode::<Value>(token, &key, &v).map(|d| d.claims).map_err(|e| e.to_string())
+    decode::<Value>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
 }
 
 /// The decoded (unverified) JOSE header of a JWT.
@@ -102,5 +120,7 @@ pub fn issuer(app: &TestApp) -> String {
 
 /// Status of `GET /users/me` with a bearer token.
 pub async fn me_status(app: &TestApp, token: &str) -> StatusCode {
-    app.authed(reqwest::Method::GET, "/users/me", token, None).await.status()
+    app.authed(reqwest::Method::GET, "/users/me", token, None)
+        .await
+        .status()
 }

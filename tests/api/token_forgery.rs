@@ -26,15 +26,40 @@ fn sign_with_server_key(app: &TestApp, typ: &str, claims: &Value) -> String {
 
 /// Every bearer-taking endpoint must refuse the token; introspection must call it inactive.
 async fn assert_refused_everywhere(app: &TestApp, token: &str, what: &str) {
-    for path in ["/users/me", "/auth/me", "/userinfo", "/users/me/preferences", "/users/me/sessions"] {
+    for path in [
+        "/users/me",
+        "/auth/me",
+        "/userinfo",
+        "/users/me/preferences",
+        "/users/me/sessions",
+    ] {
         let res = app.authed(Method::GET, path, token, None).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what} at {path}");
-        let challenge = res.headers().get("www-authenticate").unwrap().to_str().unwrap().to_string();
-        assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "{what}: {challenge}");
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{what}: {challenge}"
+        );
     }
     let rs = make_client(app, false, &["client_credentials"], &["x"]).await;
-    let res = post_form(app, "/oauth/introspect", &[("token", token)], Some((&rs.client_id, rs.client_secret.as_deref().unwrap()))).await;
-    assert_eq!(json_of(res).await.1, json!({"active": false}), "{what} at introspection");
+    let res = post_form(
+        app,
+        "/oauth/introspect",
+        &[("token", token)],
+        Some((&rs.client_id, rs.client_secret.as_deref().unwrap())),
+    )
+    .await;
+    assert_eq!(
+        json_of(res).await.1,
+        json!({"active": false}),
+        "{what} at introspection"
+    );
 }
 
 #[tokio::test]
@@ -42,7 +67,10 @@ async fn forged_tokens_are_refused() {
     let app = spawn_app().await;
     let tokens = signed_in(&app, "victim@example.com").await;
     let good = tokens["access_token"].as_str().unwrap();
-    assert_eq!(app.authed(Method::GET, "/users/me", good, None).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.authed(Method::GET, "/users/me", good, None).await.status(),
+        StatusCode::OK
+    );
     let (header, payload, sig) = parts(good);
     let now = app.state.domain.clock.now_secs();
 
@@ -101,7 +129,11 @@ async fn forged_tokens_are_refused() {
     wrong_aud["aud"] = json!("https://orders.example");
     let token = sign_with_server_key(&app, "at+jwt", &wrong_aud);
     for path in ["/users/me", "/auth/me", "/users/me/preferences"] {
-        assert_eq!(app.authed(Method::GET, path, &token, None).await.status(), StatusCode::UNAUTHORIZED, "wrong aud at {path}");
+        assert_eq!(
+            app.authed(Method::GET, path, &token, None).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "wrong aud at {path}"
+        );
     }
 
     // The ID token is not an access token.
@@ -111,11 +143,28 @@ async fn forged_tokens_are_refused() {
 
     // Malformed bearer values.
     for junk in ["", "a.b", "a.b.c.d", "!!!.???.***", &"x".repeat(10_000)] {
-        let res = app.client.get(app.url("/users/me")).header("authorization", format!("Bearer {junk}")).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "junk {}", &junk[..junk.len().min(20)]);
+        let res = app
+            .client
+            .get(app.url("/users/me"))
+            .header("authorization", format!("Bearer {junk}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "junk {}",
+            &junk[..junk.len().min(20)]
+        );
     }
     for header_value in ["Basic abc", "Bearer", "bearer  ", "Token abc"] {
-        let res = app.client.get(app.url("/users/me")).header("authorization", header_value).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/users/me"))
+            .header("authorization", header_value)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{header_value}");
     }
     let res = app.client.get(app.url("/users/me")).send().await.unwrap();
@@ -123,16 +172,27 @@ async fn forged_tokens_are_refused() {
     assert!(res.headers().get("www-authenticate").is_some());
 
     // The genuine token still works after all that.
-    assert_eq!(app.authed(Method::GET, "/users/me", good, None).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.authed(Method::GET, "/users/me", good, None).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn huge_headers_are_refused_without_harm() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/health/live")).header("x-filler", "y".repeat(200 * 1024)).send().await;
+    let res = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-filler", "y".repeat(200 * 1024))
+        .send()
+        .await;
     // hyper answers 431 or closes the connection; either way the server keeps serving.
     if let Ok(res) = res {
         assert!(res.status().is_client_error(), "{}", res.status());
     }
-    assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client.get(app.url("/health/live")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }

@@ -9,11 +9,26 @@ use crate::helpers::{assert_problem, json_of, spawn_app, spawn_app_with};
 use crate::oauth_support::{PASSWORD, issuer, make_client, me_status, post_form, signed_in, verify};
 
 async fn refresh(app: &crate::helpers::TestApp, token: &str) -> (StatusCode, Value) {
-    json_of(post_form(app, "/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", "portcullis")], None).await).await
+    json_of(
+        post_form(
+            app,
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token),
+                ("client_id", "portcullis"),
+            ],
+            None,
+        )
+        .await,
+    )
+    .await
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("{k} missing in {v}")).to_string()
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -29,15 +44,29 @@ async fn refresh_rotates_and_reuse_kills_the_whole_family() {
     assert_eq!(status, StatusCode::OK);
     // The first token again: theft. The family dies, including the newest token and its access token.
     let (status, body) = refresh(&app, &s(&first, "refresh_token")).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (status, _) = refresh(&app, &s(&third, "refresh_token")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(me_status(&app, &s(&third, "access_token")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_status(&app, &s(&third, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
     // The JSON endpoint answers 401 for a dead token.
-    let res = app.post_json("/auth/refresh", &json!({"refresh_token": s(&third, "refresh_token")})).await;
+    let res = app
+        .post_json("/auth/refresh", &json!({"refresh_token": s(&third, "refresh_token")}))
+        .await;
     assert_problem(res, 401, "invalid_token").await;
     // The reuse is in the audit log.
-    let events = app.state.domain.store.events(Some("default"), None, None, 100).await.unwrap();
+    let events = app
+        .state
+        .domain
+        .store
+        .events(Some("default"), None, None, 100)
+        .await
+        .unwrap();
     assert!(events.iter().any(|e| e.event == "refresh.reuse_detected"));
 }
 
@@ -45,15 +74,28 @@ async fn refresh_rotates_and_reuse_kills_the_whole_family() {
 async fn json_refresh_rotates_and_may_narrow_but_not_widen_scope() {
     let app = spawn_app().await;
     let first = signed_in(&app, "narrow@example.com").await;
-    let res = app.post_json("/auth/refresh", &json!({"refresh_token": s(&first, "refresh_token"), "scope": "openid email"})).await;
+    let res = app
+        .post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": s(&first, "refresh_token"), "scope": "openid email"}),
+        )
+        .await;
     let (status, second) = json_of(res).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     assert_eq!(second["scope"], "openid email");
     // Narrowing applies to the access token; the session keeps its scope, so a later
     // refresh may ask for the original scope again but never for more.
-    let form = [("grant_type", "refresh_token"), ("refresh_token", &s(&second, "refresh_token")[..]), ("client_id", "portcullis"), ("scope", "openid email admin")];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &s(&second, "refresh_token")[..]),
+        ("client_id", "portcullis"),
+        ("scope", "openid email admin"),
+    ];
     let (status, body) = json_of(post_form(&app, "/oauth/token", &form, None).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
     // A refused request does not consume the token.
     let (status, _) = refresh(&app, &s(&second, "refresh_token")).await;
     assert_eq!(status, StatusCode::OK);
@@ -68,7 +110,11 @@ async fn concurrent_uses_of_one_refresh_token_never_both_succeed() {
         .map(|_| {
             let (client, url, token) = (app.client.clone(), app.url("/oauth/token"), token.clone());
             tokio::spawn(async move {
-                let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str()), ("client_id", "portcullis")];
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                    ("client_id", "portcullis"),
+                ];
                 client.post(url).form(&form).send().await.unwrap().status()
             })
         })
@@ -76,7 +122,10 @@ async fn concurrent_uses_of_one_refresh_token_never_both_succeed() {
     let mut ok = 0;
     for t in tasks {
         let status = t.await.unwrap();
-        assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}");
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{status}"
+        );
         ok += usize::from(status == StatusCode::OK);
     }
     assert!(ok <= 1, "{ok} concurrent refreshes succeeded");
@@ -100,7 +149,10 @@ async fn a_grace_window_lets_a_lost_response_be_retried() {
     // The unseen successor was superseded; showing it later is treated as theft.
     let (status, _) = refresh(&app, &s(&lost, "refresh_token")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(refresh(&app, &s(&next, "refresh_token")).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refresh(&app, &s(&next, "refresh_token")).await.0,
+        StatusCode::BAD_REQUEST
+    );
     // Past the window, a replay kills the family as usual.
     let a = crate::oauth_support::login(&app, "grace@example.com").await;
     let (status, b) = refresh(&app, &s(&a, "refresh_token")).await;
@@ -121,7 +173,10 @@ async fn refresh_tokens_expire_when_idle_and_absolutely() {
     let tokens = signed_in(&app, "idle@example.com").await;
     clock.advance(Duration::from_secs(3601));
     let (status, body) = refresh(&app, &s(&tokens, "refresh_token")).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     // Used within the idle window, a session still ends at its absolute lifetime.
     let mut current = signed_in_again(&app, "idle@example.com").await;
     for _ in 0..3 {
@@ -145,17 +200,31 @@ async fn signed_in_again(app: &crate::helpers::TestApp, email: &str) -> Value {
 async fn logout_ends_the_session() {
     let app = spawn_app().await;
     let tokens = signed_in(&app, "bye@example.com").await;
-    let res = app.post_json("/auth/logout", &json!({"refresh_token": s(&tokens, "refresh_token")})).await;
+    let res = app
+        .post_json("/auth/logout", &json!({"refresh_token": s(&tokens, "refresh_token")}))
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(me_status(&app, &s(&tokens, "access_token")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_status(&app, &s(&tokens, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, _) = refresh(&app, &s(&tokens, "refresh_token")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Logging out twice, or with a made-up token, is not an error.
-    let res = app.post_json("/auth/logout", &json!({"refresh_token": s(&tokens, "refresh_token")})).await;
+    let res = app
+        .post_json("/auth/logout", &json!({"refresh_token": s(&tokens, "refresh_token")}))
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app.post_json("/auth/logout", &json!({"refresh_token": "made-up"})).await;
+    let res = app
+        .post_json("/auth/logout", &json!({"refresh_token": "made-up"}))
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_problem(app.post_json("/auth/logout", &json!({})).await, 422, "validation_failed").await;
+    assert_problem(
+        app.post_json("/auth/logout", &json!({})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -163,22 +232,50 @@ async fn revocation_follows_rfc_7009() {
     let app = spawn_app().await;
     // Refresh token.
     let a = signed_in(&app, "rev@example.com").await;
-    let res = post_form(&app, "/oauth/revoke", &[("token", &s(&a, "refresh_token")), ("token_type_hint", "refresh_token"), ("client_id", "portcullis")], None).await;
+    let res = post_form(
+        &app,
+        "/oauth/revoke",
+        &[
+            ("token", &s(&a, "refresh_token")),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", "portcullis"),
+        ],
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
     assert_eq!(refresh(&app, &s(&a, "refresh_token")).await.0, StatusCode::BAD_REQUEST);
     // Access token: its session ends, so the refresh token dies too.
     let b = crate::oauth_support::login(&app, "rev@example.com").await;
-    let res = post_form(&app, "/oauth/revoke", &[("token", &s(&b, "access_token")), ("client_id", "portcullis")], None).await;
+    let res = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("token", &s(&b, "access_token")), ("client_id", "portcullis")],
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(me_status(&app, &s(&b, "access_token")).await, StatusCode::UNAUTHORIZED);
     assert_eq!(refresh(&app, &s(&b, "refresh_token")).await.0, StatusCode::BAD_REQUEST);
     // Unknown tokens: 200. Another client's token: 200, but nothing happens.
-    let res = post_form(&app, "/oauth/revoke", &[("token", "no-such-token"), ("client_id", "portcullis")], None).await;
+    let res = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("token", "no-such-token"), ("client_id", "portcullis")],
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let c = crate::oauth_support::login(&app, "rev@example.com").await;
     let other = make_client(&app, false, &["client_credentials"], &["x"]).await;
-    let res = post_form(&app, "/oauth/revoke", &[("token", &s(&c, "refresh_token"))], Some((&other.client_id, other.client_secret.as_deref().unwrap()))).await;
+    let res = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("token", &s(&c, "refresh_token"))],
+        Some((&other.client_id, other.client_secret.as_deref().unwrap())),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(refresh(&app, &s(&c, "refresh_token")).await.0, StatusCode::OK);
     // Missing token parameter, and no client: errors.
@@ -214,11 +311,18 @@ async fn introspection_reports_active_expired_and_revoked_tokens() {
     assert_eq!(introspect(s(&tokens, "access_token")).await.1, json!({"active": false}));
     // Revoked (logout) tokens.
     let fresh = crate::oauth_support::login(&app, "intro@example.com").await;
-    app.post_json("/auth/logout", &json!({"refresh_token": s(&fresh, "refresh_token")})).await;
+    app.post_json("/auth/logout", &json!({"refresh_token": s(&fresh, "refresh_token")}))
+        .await;
     assert_eq!(introspect(s(&fresh, "access_token")).await.1, json!({"active": false}));
     assert_eq!(introspect(s(&fresh, "refresh_token")).await.1, json!({"active": false}));
     // Public clients and unauthenticated callers may not introspect.
-    let res = post_form(&app, "/oauth/introspect", &[("token", "x"), ("client_id", "portcullis")], None).await;
+    let res = post_form(
+        &app,
+        "/oauth/introspect",
+        &[("token", "x"), ("client_id", "portcullis")],
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = post_form(&app, "/oauth/introspect", &[("token", "x")], Some((creds.0, "wrong"))).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -236,8 +340,18 @@ async fn a_restart_never_revives_a_rotated_token() {
     tokio::spawn(second.run_until(async {
         let _ = rx.await;
     }));
-    let form = [("grant_type", "refresh_token"), ("refresh_token", &s(&first, "refresh_token")[..]), ("client_id", "portcullis")];
-    let res = app.client.post(format!("{addr}/oauth/token")).form(&form).send().await.unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &s(&first, "refresh_token")[..]),
+        ("client_id", "portcullis"),
+    ];
+    let res = app
+        .client
+        .post(format!("{addr}/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let _ = tx.send(());
     let _ = PASSWORD;
