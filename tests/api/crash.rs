@@ -72,7 +72,11 @@ async fn killing_the_server_mid_traffic_loses_no_committed_user() {
             committed.push(i);
         }
     }
-    assert!(committed.len() >= 10 && committed.len() < 200, "the kill landed mid-traffic: {}", committed.len());
+    assert!(
+        committed.len() >= 10 && committed.len() < 200,
+        "the kill landed mid-traffic: {}",
+        committed.len()
+    );
     // Restart on the same database: migrations are not re-run, every 201 is still there.
     let (mut child, address) = tokio::task::spawn_blocking({
         let env = env.clone();
@@ -82,15 +86,31 @@ async fn killing_the_server_mid_traffic_loses_no_committed_user() {
     .unwrap();
     for i in committed {
         let body = json!({"email": format!("crash{i}@example.com"), "password": "password-123"});
-        let res = client.post(format!("{address}/auth/register")).json(&body).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::CONFLICT, "user {i} got 201 before the kill and must exist");
-        let res = client.post(format!("{address}/auth/login")).json(&body).send().await.unwrap();
+        let res = client
+            .post(format!("{address}/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::CONFLICT,
+            "user {i} got 201 before the kill and must exist"
+        );
+        let res = client
+            .post(format!("{address}/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "user {i} can log in after the restart");
     }
     // SIGTERM: graceful shutdown with exit status 0.
     let pid = child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert!(status.success(), "{status}");
 }

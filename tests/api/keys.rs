@@ -203,7 +203,10 @@ async fn pem_keys_in_the_keys_folder_are_imported() {
     use base64::Engine;
     let b64 = |v: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
     let expected = portcullis::keys::crypto::thumbprint(&b64(pkey_rsa.n().to_vec()), &b64(pkey_rsa.e().to_vec()));
-    assert_eq!(active, expected, "the imported key signs, under its RFC 7638 thumbprint");
+    assert_eq!(
+        active, expected,
+        "the imported key signs, under its RFC 7638 thumbprint"
+    );
     // Starting again does not import it twice.
     drop(app);
     let again = crate::helpers::start(env).await;
@@ -211,6 +214,9 @@ async fn pem_keys_in_the_keys_folder_are_imported() {
     // A file that is not a key stops the start with a clear error.
     std::fs::write(keys_dir.join("junk.pem"), "not a key").unwrap();
     let config = portcullis::Config::from_map(resources.env()).unwrap();
-    let err = portcullis::Application::build(config).await.err().expect("start must fail");
+    let err = portcullis::Application::build(config)
+        .await
+        .err()
+        .expect("start must fail");
     assert!(err.to_string().contains("junk.pem"), "{err}");
 }
