@@ -117,10 +117,7 @@ impl Domain {
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
-        let verified = self.hasher.verify(current, &p.user.password_hash).await?;
-        if !verified.ok {
-            return Err(DomainError::InvalidCredentials);
-        }
+        self.confirm_password(p, current, meta).await?;
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now_ms();
         let event = p
@@ -130,6 +127,28 @@ impl Domain {
             .change_password(&p.user.id, &hash, p.claims.sid.as_deref(), now, &event)
             .await?;
         Ok(())
+    }
+
+    /// Re-checks the caller's password under the same lockout accounting as a login, so a
+    /// stolen access token cannot be used to guess the password without limit.
+    async fn confirm_password(&self, p: &Principal, password: &Secret, meta: &Meta) -> DomainResult<()> {
+        let meta = p.meta(meta);
+        let attempt = self
+            .begin_password_check(&p.user.tenant_id, Some(&p.user), &p.user.email, &meta)
+            .await?;
+        let verified = match self.hasher.verify(password, &p.user.password_hash).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.release_password_check(attempt).await;
+                return Err(e.into());
+            }
+        };
+        self.finish_password_check(attempt, verified.ok).await;
+        if verified.ok {
+            Ok(())
+        } else {
+            Err(DomainError::InvalidCredentials)
+        }
     }
 
     /// The caller's live sessions.
@@ -176,9 +195,7 @@ impl Domain {
 
     /// Deletes the caller's account after checking the password; audit events stay.
     pub async fn delete_me(&self, p: &Principal, password: &Secret, meta: &Meta) -> DomainResult<()> {
-        if !self.hasher.verify(password, &p.user.password_hash).await?.ok {
-            return Err(DomainError::InvalidCredentials);
-        }
+        self.confirm_password(p, password, meta).await?;
         let now = self.clock.now_ms();
         let event = p
             .meta(meta)

@@ -273,3 +273,38 @@ async fn deleting_the_account_needs_the_password_and_keeps_the_audit_trail() {
     // The email is free again.
     app.register("gone@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn password_confirmation_is_under_lockout_too() {
+    let app = spawn_app().await;
+    let tokens = signed_in(&app, "guess@example.com").await;
+    let wrong = json!({"current_password": "guess guess guess", "new_password": "a brand new password"});
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(
+            app.authed(Method::POST, "/users/me/password", &at(&tokens), Some(&wrong))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(
+        statuses[5..].iter().all(|s| *s == 403),
+        "locked after the threshold: {statuses:?}"
+    );
+    let right = json!({"current_password": PASSWORD, "new_password": "a brand new password"});
+    let res = app
+        .authed(Method::POST, "/users/me/password", &at(&tokens), Some(&right))
+        .await;
+    assert_problem(res, 403, "account_locked").await;
+    let res = app
+        .authed(
+            Method::DELETE,
+            "/users/me",
+            &at(&tokens),
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_problem(res, 403, "account_locked").await;
+}
