@@ -165,6 +165,8 @@ pub struct Config {
     pub bootstrap_admin_password: Option<Secret>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins allowed by CORS (`*` for any); empty sends no CORS headers.
+    pub cors_origins: Vec<String>,
     /// Log format.
     pub log_format: LogFormat,
     /// Password hashing cost.
@@ -317,6 +319,7 @@ impl Config {
             bootstrap_admin_email,
             bootstrap_admin_password,
             trusted_proxies: s.parse("PORTCULLIS_TRUSTED_PROXIES", "", ip_net_list)?,
+            cors_origins: s.parse("PORTCULLIS_CORS_ORIGINS", "", parse::origin_list)?,
             log_format,
             argon2: Argon2Params {
                 memory_kib: s.number("PORTCULLIS_ARGON2_MEMORY_KIB", 19456, 8, 4 * 1024 * 1024)? as u32,

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.domain.config.max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
     let rate_limit = ratelimit::layer(&state.domain.config);
+    let cors = tower::util::option_layer(guard::cors(&state.domain.config.cors_origins));
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
+        .layer(cors)
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::header::COOKIE,

@@ -197,3 +197,21 @@ pub(super) fn read_toml(path: &str) -> Result<HashMap<String, String>, ConfigErr
     }
     Ok(out)
 }
+
+/// A comma-separated list of browser origins (`https://app.example.com`), or `*`.
+pub(super) fn origin_list(v: &str) -> Result<Vec<String>, String> {
+    let origins: Vec<String> = v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_string).collect();
+    for o in &origins {
+        if o == "*" {
+            continue;
+        }
+        let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(['/', '?', '#', ' '])) {
+            return Err(format!("{o:?} is not an origin like https://app.example.com"));
+        }
+    }
+    if origins.len() > 1 && origins.iter().any(|o| o == "*") {
+        return Err("use either * or a list of origins".into());
+    }
+    Ok(origins)
+}

@@ -35,3 +35,28 @@ async fn every_response_carries_a_request_id() {
         .unwrap();
     assert_eq!(res.headers().get("x-request-id").unwrap(), "abc-123");
 }
+
+#[tokio::test]
+async fn cors_answers_only_configured_origins() {
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTCULLIS_CORS_ORIGINS".into(), "https://app.example.com".into());
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let res = preflight("https://app.example.com").await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(res.headers().get("access-control-allow-origin").unwrap(), "https://app.example.com");
+    let res = preflight("https://evil.example.com").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // Without configuration no CORS headers are sent at all.
+    let plain = spawn_app().await;
+    let res = plain.client.get(plain.url("/health/live")).header("origin", "https://app.example.com").send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
