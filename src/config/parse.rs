@@ -200,7 +200,12 @@ pub(super) fn read_toml(path: &str) -> Result<HashMap<String, String>, ConfigErr
 
 /// A comma-separated list of browser origins (`https://app.example.com`), or `*`.
 pub(super) fn origin_list(v: &str) -> Result<Vec<String>, String> {
-    let origins: Vec<String> = v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_string).collect();
+    let origins: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
     for o in &origins {
         if o == "*" {
             continue;

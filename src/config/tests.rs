@@ -166,11 +166,19 @@ fn the_account_wide_threshold_follows_the_per_ip_one_and_is_checked() {
 
 #[test]
 fn cors_origins_are_checked() {
-    let c = cfg(&[("PORTCULLIS_CORS_ORIGINS", "https://app.example.com, http://localhost:3000")]).unwrap();
+    let c = cfg(&[(
+        "PORTCULLIS_CORS_ORIGINS",
+        "https://app.example.com, http://localhost:3000",
+    )])
+    .unwrap();
     assert_eq!(c.cors_origins, ["https://app.example.com", "http://localhost:3000"]);
     assert!(cfg(&[]).unwrap().cors_origins.is_empty());
     assert_eq!(cfg(&[("PORTCULLIS_CORS_ORIGINS", "*")]).unwrap().cors_origins, ["*"]);
     for bad in ["app.example.com", "https://app.example.com/", "*, https://a.b"] {
-        assert_eq!(cfg(&[("PORTCULLIS_CORS_ORIGINS", bad)]).unwrap_err().name, "PORTCULLIS_CORS_ORIGINS", "{bad}");
+        assert_eq!(
+            cfg(&[("PORTCULLIS_CORS_ORIGINS", bad)]).unwrap_err().name,
+            "PORTCULLIS_CORS_ORIGINS",
+            "{bad}"
+        );
     }
 }

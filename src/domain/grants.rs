@@ -165,7 +165,12 @@ impl Domain {
         // request can burn someone's token.
         let scopes = match self.store.session_by_token(&hash).await? {
             Some((s, _)) if s.client_id == client.id => {
-                let granted: Vec<String> = s.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+                let granted: Vec<String> = s
+                    .scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
                 grant_scope(scope, &granted).map_err(scope_error)?
             }
             _ => return Err(invalid()),

@@ -52,11 +52,20 @@ async fn cors_answers_only_configured_origins() {
     };
     let res = preflight("https://app.example.com").await.unwrap();
     assert!(res.status().is_success(), "{}", res.status());
-    assert_eq!(res.headers().get("access-control-allow-origin").unwrap(), "https://app.example.com");
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        "https://app.example.com"
+    );
     let res = preflight("https://evil.example.com").await.unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
     // Without configuration no CORS headers are sent at all.
     let plain = spawn_app().await;
-    let res = plain.client.get(plain.url("/health/live")).header("origin", "https://app.example.com").send().await.unwrap();
+    let res = plain
+        .client
+        .get(plain.url("/health/live"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
