@@ -120,6 +120,17 @@ pub struct LimitsConfig {
     pub redis_timeout: Duration,
 }
 
+/// Outgoing mail (account recovery and email verification).
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://user:pass@host:587` or `smtps://…`; kept out of Debug output (it may hold a password).
+    pub smtp_url: Option<Secret>,
+    /// Folder where each message is written as an `.eml` file instead of being sent.
+    pub outbox_dir: Option<PathBuf>,
+    /// The `From` mailbox.
+    pub from: String,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -179,6 +190,12 @@ pub struct Config {
     pub max_preferences_bytes: usize,
     /// Abuse protection.
     pub limits: LimitsConfig,
+    /// Outgoing mail.
+    pub mail: MailConfig,
+    /// Lifetime of a password-reset token.
+    pub password_reset_ttl: Duration,
+    /// Lifetime of an email-verification token.
+    pub email_verify_ttl: Duration,
 }
 
 /// A string that never appears in logs or Debug output.
@@ -294,6 +311,9 @@ impl Config {
                 "must not be shorter than PORTCULLIS_LOCKOUT_DURATION",
             ));
         }
+        let mail = mail_config(&s)?;
+        let password_reset_ttl = duration_between(&s, "PORTCULLIS_PASSWORD_RESET_TTL", "30m", 60, 86_400)?;
+        let email_verify_ttl = duration_between(&s, "PORTCULLIS_EMAIL_VERIFY_TTL", "24h", 60, 30 * 86_400)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Config {
             listen,
@@ -344,6 +364,9 @@ impl Config {
                 lockout_memory: s.duration_at_least("PORTCULLIS_LOCKOUT_MEMORY", "24h", 1)?,
                 redis_timeout: parse_duration_ms(&s, "PORTCULLIS_REDIS_TIMEOUT_MS", 250)?,
             },
+            mail,
+            password_reset_ttl,
+            email_verify_ttl,
         })
     }
 
@@ -362,6 +385,49 @@ impl Config {
 
 fn parse_duration_ms(s: &Source, name: &str, default: u64) -> Result<Duration, ConfigError> {
     Ok(Duration::from_millis(s.number(name, default, 1, 60_000)?))
+}
+
+fn duration_between(
+    s: &Source,
+    name: &str,
+    default: &str,
+    min_secs: u64,
+    max_secs: u64,
+) -> Result<Duration, ConfigError> {
+    let d = s.duration_at_least(name, default, min_secs)?;
+    if d.as_secs() > max_secs {
+        return Err(s.error(name, &format!("must be at most {max_secs}s")));
+    }
+    Ok(d)
+}
+
+fn mail_config(s: &Source) -> Result<MailConfig, ConfigError> {
+    let smtp_url = s.string("PORTCULLIS_SMTP_URL")?;
+    if let Some(url) = &smtp_url {
+        // The reason never quotes the value: an SMTP URL may carry a password.
+        crate::mail::check_smtp_url(url).map_err(|r| s.error("PORTCULLIS_SMTP_URL", &r))?;
+    }
+    let outbox_dir = s.string("PORTCULLIS_MAIL_OUTBOX_DIR")?.map(PathBuf::from);
+    if smtp_url.is_some() && outbox_dir.is_some() {
+        return Err(s.error(
+            "PORTCULLIS_MAIL_OUTBOX_DIR",
+            "set either PORTCULLIS_SMTP_URL or PORTCULLIS_MAIL_OUTBOX_DIR, not both",
+        ));
+    }
+    let from = match s.string("PORTCULLIS_MAIL_FROM")? {
+        Some(f) => f,
+        // A made-up sender is fine for files and logs, but real servers would refuse it.
+        None if smtp_url.is_some() => {
+            return Err(s.error("PORTCULLIS_MAIL_FROM", "must be set when PORTCULLIS_SMTP_URL is"));
+        }
+        None => "portcullis <no-reply@localhost>".into(),
+    };
+    crate::mail::parse_mailbox(&from).map_err(|r| s.error("PORTCULLIS_MAIL_FROM", &format!("{r} (got {from:?})")))?;
+    Ok(MailConfig {
+        smtp_url: smtp_url.map(Secret::new),
+        outbox_dir,
+        from,
+    })
 }
 
 fn is_ours(name: &str) -> bool {

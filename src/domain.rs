@@ -9,6 +9,7 @@ pub mod lockout;
 pub mod maintenance;
 pub mod oauth;
 pub mod password;
+pub mod recovery;
 pub mod selfservice;
 pub mod tokens;
 pub mod users;
@@ -20,6 +21,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::keys::Keyring;
+use crate::mail::Mailer;
 use crate::storage::Store;
 use crate::storage::audit::NewEvent;
 use password::Hasher;
@@ -43,6 +45,8 @@ pub struct Domain {
     pub issuer: String,
     /// Signing keys.
     pub keys: Keyring,
+    /// Outgoing mail (reset and verification links).
+    pub mailer: Mailer,
 }
 
 /// Who is asking and from where, for audit events and limits.

@@ -12,6 +12,7 @@ mod metrics;
 mod oauth;
 mod openapi;
 pub mod ratelimit;
+mod recovery;
 mod users;
 mod wellknown;
 
@@ -59,6 +60,12 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
+        .route("/auth/password/forgot", post(recovery::forgot))
+        .route("/auth/password/reset", post(recovery::reset))
+        .route("/auth/email/verify/request", post(recovery::verify_request))
+        .route("/auth/email/verify", post(recovery::verify))
+        .route("/api/reset-password", post(recovery::legacy_forgot))
+        .route("/api/verify-email", post(recovery::legacy_verify))
         .route(
             "/users/me",
             get(users::get_me).patch(users::patch_me).delete(users::delete_me),

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use crate::domain::Domain;
 use crate::domain::password::Hasher;
 use crate::http::{AppState, router};
 use crate::keys::{Keyring, load_kek};
+use crate::mail::Mailer;
 use crate::storage::Store;
 
 /// A failure to start, with a one-line reason.
@@ -61,7 +62,9 @@ pub async fn connect(config: Config, clock: Clock, issuer: String) -> Result<Par
     let keys = Keyring::start(store.clone(), config.clone(), clock.clone(), kek)
         .await
         .map_err(|e| fail("signing keys")(e.to_string()))?;
+    let mailer = Mailer::from_config(&config.mail).map_err(|e| fail("mail")(e.to_string()))?;
     let domain = Domain {
+        mailer,
         config,
         store,
         hasher,

@@ -3,6 +3,7 @@
 //! Every query is written once, with `$N` placeholders, integer times (unix ms) and text ids,
 //! which both dialects accept; only the migrations differ per dialect.
 
+pub mod action_tokens;
 pub mod admin;
 pub mod audit;
 pub mod clients;

@@ -165,6 +165,85 @@ fn the_account_wide_threshold_follows_the_per_ip_one_and_is_checked() {
 }
 
 #[test]
+fn mail_and_recovery_defaults() {
+    let c = cfg(&[]).unwrap();
+    assert!(c.mail.smtp_url.is_none() && c.mail.outbox_dir.is_none());
+    assert_eq!(c.mail.from, "portcullis <no-reply@localhost>");
+    assert_eq!(c.password_reset_ttl, Duration::from_secs(30 * 60));
+    assert_eq!(c.email_verify_ttl, Duration::from_secs(86400));
+    assert_eq!(
+        c.limits.resets,
+        WindowLimit {
+            max: 5,
+            window: Duration::from_secs(3600)
+        }
+    );
+    let c = cfg(&[
+        ("PORTCULLIS_SMTP_URL", "smtps://user:pw@mail.example.com:465"),
+        ("PORTCULLIS_MAIL_FROM", "Auth <auth@example.com>"),
+        ("PORTCULLIS_PASSWORD_RESET_TTL", "15m"),
+        ("PORTCULLIS_EMAIL_VERIFY_TTL", "2d"),
+    ])
+    .unwrap();
+    assert!(c.mail.smtp_url.is_some());
+    assert_eq!(c.password_reset_ttl, Duration::from_secs(900));
+    assert_eq!(c.email_verify_ttl, Duration::from_secs(2 * 86400));
+    let c = cfg(&[("PORTCULLIS_MAIL_OUTBOX_DIR", "mail/outbox")]).unwrap();
+    assert_eq!(c.mail.outbox_dir, Some(PathBuf::from("mail/outbox")));
+}
+
+#[test]
+fn bad_mail_and_recovery_values_name_their_variable() {
+    let name = |pairs: &[(&str, &str)]| cfg(pairs).unwrap_err().name;
+    assert_eq!(name(&[("PORTCULLIS_SMTP_URL", "http://x")]), "PORTCULLIS_SMTP_URL");
+    assert_eq!(
+        name(&[("PORTCULLIS_SMTP_URL", "smtp://u:p@mail.example.com:25")]),
+        "PORTCULLIS_MAIL_FROM",
+        "a real SMTP server needs a real sender"
+    );
+    assert_eq!(
+        name(&[
+            ("PORTCULLIS_SMTP_URL", "smtp://mail.example.com"),
+            ("PORTCULLIS_MAIL_FROM", "a@example.com"),
+            ("PORTCULLIS_MAIL_OUTBOX_DIR", "out"),
+        ]),
+        "PORTCULLIS_MAIL_OUTBOX_DIR"
+    );
+    assert_eq!(
+        name(&[("PORTCULLIS_MAIL_FROM", "not a mailbox")]),
+        "PORTCULLIS_MAIL_FROM"
+    );
+    assert_eq!(
+        name(&[("PORTCULLIS_PASSWORD_RESET_TTL", "soon")]),
+        "PORTCULLIS_PASSWORD_RESET_TTL"
+    );
+    assert_eq!(
+        name(&[("PORTCULLIS_PASSWORD_RESET_TTL", "5s")]),
+        "PORTCULLIS_PASSWORD_RESET_TTL"
+    );
+    assert_eq!(
+        name(&[("PORTCULLIS_PASSWORD_RESET_TTL", "2d")]),
+        "PORTCULLIS_PASSWORD_RESET_TTL"
+    );
+    assert_eq!(
+        name(&[("PORTCULLIS_EMAIL_VERIFY_TTL", "31d")]),
+        "PORTCULLIS_EMAIL_VERIFY_TTL"
+    );
+}
+
+#[test]
+fn the_smtp_password_stays_out_of_errors_and_debug_output() {
+    let c = cfg(&[
+        ("PORTCULLIS_SMTP_URL", "smtp://user:hunter2secret@mail.example.com:587"),
+        ("PORTCULLIS_MAIL_FROM", "a@example.com"),
+    ])
+    .unwrap();
+    assert!(!format!("{c:?}").contains("hunter2secret"));
+    let e = cfg(&[("PORTCULLIS_SMTP_URL", "smtpx://user:hunter2secret@h")]).unwrap_err();
+    assert!(!e.to_string().contains("hunter2secret"), "{e}");
+}
+
+#[test]
 fn cors_origins_are_checked() {
     let c = cfg(&[(
         "PORTCULLIS_CORS_ORIGINS",

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
-use super::{auth, health, metrics, oauth, users, wellknown};
+use super::{auth, health, metrics, oauth, recovery, users, wellknown};
 
 /// An `application/problem+json` body (RFC 9457), the error format outside the OAuth endpoints.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -82,6 +82,12 @@ pub struct OAuthErrorBody {
         auth::refresh,
         auth::logout,
         auth::me,
+        recovery::forgot,
+        recovery::reset,
+        recovery::verify_request,
+        recovery::verify,
+        recovery::legacy_forgot,
+        recovery::legacy_verify,
         users::get_me,
         users::patch_me,
         users::delete_me,
@@ -99,6 +105,10 @@ pub struct OAuthErrorBody {
         OAuthErrorBody,
         auth::LoginBody,
         auth::RefreshBody,
+        recovery::ForgotBody,
+        recovery::ResetBody,
+        recovery::VerifyBody,
+        recovery::Accepted,
         users::RegisterBody,
         users::ProfileBody,
         users::PasswordConfirm,

@@ -19,6 +19,7 @@ mod me;
 #[allow(dead_code)]
 mod oauth_support;
 mod ops;
+mod recovery;
 mod register;
 mod token_forgery;
 mod token_grants;
