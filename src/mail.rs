@@ -68,12 +68,33 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// The URL as lettre reads it. lettre's plain `smtp://` sends everything, password included,
+/// unencrypted; here it means STARTTLS required unless `?tls=` says otherwise, and
+/// `tls=none` (for a local relay) is the explicit way to turn TLS off.
+fn lettre_url(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return url.to_string();
+    };
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if params.contains(&"tls=none") {
+        params.retain(|p| *p != "tls=none");
+    } else if !params.iter().any(|p| p.starts_with("tls=")) {
+        params.push("tls=required");
+    }
+    if params.is_empty() {
+        format!("smtp://{base}")
+    } else {
+        format!("smtp://{base}?{}", params.join("&"))
+    }
+}
+
 /// Checks an SMTP URL without connecting; the error never repeats the URL (it may hold a password).
 pub fn check_smtp_url(url: &str) -> Result<(), String> {
     if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
         return Err("must start with smtp:// or smtps://".into());
     }
-    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(&lettre_url(url))
         .map(|_| ())
         .map_err(|_| "is not a valid SMTP URL (smtp://user:pass@host:587 or smtps://…)".into())
 }
@@ -88,7 +109,7 @@ impl Mailer {
     pub fn from_config(config: &MailConfig) -> Result<Self, MailError> {
         let from = parse_mailbox(&config.from).map_err(MailError)?;
         let transport = if let Some(url) = &config.smtp_url {
-            let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+            let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(&lettre_url(url.expose()))
                 .map_err(|_| MailError("PORTCULLIS_SMTP_URL is not a valid SMTP URL".into()))?
                 .timeout(Some(SMTP_TIMEOUT))
                 .build();
@@ -180,4 +201,126 @@ async fn write_eml(dir: &Path, bytes: &[u8]) -> Result<(), MailError> {
     drop(file);
     tokio::fs::rename(&tmp, &path).await.map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_smtp_requires_starttls_unless_told_otherwise() {
+        assert_eq!(lettre_url("smtp://u:p@h:587"), "smtp://u:p@h:587?tls=required");
+        assert_eq!(lettre_url("smtp://h?tls=opportunistic"), "smtp://h?tls=opportunistic");
+        assert_eq!(lettre_url("smtp://h:25?tls=none"), "smtp://h:25");
+        assert_eq!(lettre_url("smtps://u:p@h"), "smtps://u:p@h");
+        for ok in [
+            "smtp://u:p@h:587",
+            "smtp://h:25?tls=none",
+            "smtps://u:p@h:465",
+            "smtp://h?tls=opportunistic",
+        ] {
+            assert!(check_smtp_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://h", "smtp://h?tls=maybe", "smtp://"] {
+            assert!(check_smtp_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_gets_one_complete_message_per_mail() {
+        let dir = std::env::temp_dir().join(format!("portcullis-mail-{}", uuid::Uuid::new_v4().simple()));
+        let config = MailConfig {
+            smtp_url: None,
+            outbox_dir: Some(dir.clone()),
+            from: "Auth <auth@example.com>".into(),
+        };
+        let mailer = Mailer::from_config(&config).unwrap();
+        let mail = Mail {
+            to: "ada@example.com".into(),
+            subject: "Hello".into(),
+            body: "line one\r\nline two\r\n".into(),
+        };
+        assert!(!format!("{mail:?}").contains("line one"));
+        mailer.send(mail).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        for h in [
+            "From: Auth <auth@example.com>",
+            "To: ada@example.com",
+            "Subject: Hello",
+            "Date: ",
+            "Message-ID: <",
+        ] {
+            assert!(text.contains(h), "{h} in {text}");
+        }
+        assert!(text.contains("line one\r\nline two"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A minimal SMTP server on loopback: accepts one message and hands back its DATA.
+    async fn fake_smtp() -> (u16, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+            let mut data = String::new();
+            let mut in_data = false;
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if in_data {
+                    if line == "." {
+                        in_data = false;
+                        write.write_all(b"250 queued\r\n").await.unwrap();
+                    } else {
+                        data.push_str(&line);
+                        data.push('\n');
+                    }
+                    continue;
+                }
+                let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" | "HELO" => b"250 fake\r\n",
+                    "DATA" => {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    }
+                    "QUIT" => {
+                        write.write_all(b"221 bye\r\n").await.unwrap();
+                        break;
+                    }
+                    _ => b"250 ok\r\n",
+                };
+                write.write_all(reply).await.unwrap();
+            }
+            data
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn smtp_delivers_to_the_configured_server() {
+        let (port, server) = fake_smtp().await;
+        let config = MailConfig {
+            smtp_url: Some(crate::config::Secret::new(format!("smtp://127.0.0.1:{port}?tls=none"))),
+            outbox_dir: None,
+            from: "auth@example.com".into(),
+        };
+        let mailer = Mailer::from_config(&config).unwrap();
+        let mail = Mail {
+            to: "ada@example.com".into(),
+            subject: "Over SMTP".into(),
+            body: "hello there\r\n".into(),
+        };
+        mailer.send(mail).await.unwrap();
+        let data = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(data.contains("Subject: Over SMTP"), "{data}");
+        assert!(data.contains("hello there"), "{data}");
+    }
 }
