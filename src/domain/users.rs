@@ -141,6 +141,18 @@ impl Domain {
         verified: bool,
         meta: &Meta,
     ) -> DomainResult<UserRecord> {
+        self.create_user_as(r, roles, verified, "user.created", meta).await
+    }
+
+    /// Creates a user and records it under the given audit event name.
+    pub async fn create_user_as(
+        &self,
+        r: Registration,
+        roles: &[String],
+        verified: bool,
+        event_name: &str,
+        meta: &Meta,
+    ) -> DomainResult<UserRecord> {
         validate_registration(&r)?;
         self.ensure_free(&r.tenant, &r.email, r.username.as_deref()).await?;
         let hash = self.hasher.hash(&r.password).await?;
@@ -158,7 +170,7 @@ impl Domain {
             now,
         };
         let event = meta
-            .event(&r.tenant, "user.created", Some(&id), now)
+            .event(&r.tenant, event_name, Some(&id), now)
             .with_detail(serde_json::json!({ "roles": roles }));
         match self.store.insert_user(&user, roles, &event).await {
             Ok(()) => {}
@@ -183,7 +195,7 @@ impl Domain {
         self.create_user(r, &[DEFAULT_ROLE.to_string()], false, meta).await
     }
 
-    async fn ensure_free(&self, tenant: &str, email: &str, username: Option<&str>) -> DomainResult<()> {
+    pub(crate) async fn ensure_free(&self, tenant: &str, email: &str, username: Option<&str>) -> DomainResult<()> {
         let (email_taken, username_taken) = self.store.taken(tenant, email, username).await?;
         if email_taken {
             return Err(DomainError::EmailTaken);
@@ -202,8 +214,19 @@ impl Domain {
             .ok_or(DomainError::NotFound("user"))
     }
 
-    /// Applies a profile change made by the user or an admin.
+    /// Applies a profile change made by the user themselves.
     pub async fn update_user(&self, user: &UserRecord, change: ProfileChange, meta: &Meta) -> DomainResult<UserRecord> {
+        self.update_user_as(user, change, "user.updated", meta).await
+    }
+
+    /// Applies a profile change and records it under the given audit event name.
+    pub async fn update_user_as(
+        &self,
+        user: &UserRecord,
+        change: ProfileChange,
+        event_name: &str,
+        meta: &Meta,
+    ) -> DomainResult<UserRecord> {
         validate_change(&change)?;
         let email = change
             .email
@@ -233,7 +256,7 @@ impl Domain {
         .filter_map(|(f, set)| set.then_some(f))
         .collect();
         let event = meta
-            .event(&user.tenant_id, "user.updated", Some(&user.id), now)
+            .event(&user.tenant_id, event_name, Some(&user.id), now)
             .with_detail(serde_json::json!({ "fields": fields }));
         // Keep the email's verification only when the address did not change.
         let mut change = change;

@@ -3,11 +3,10 @@
 use std::collections::HashMap;
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::audit::NewEvent;
-use super::users::UserRecord;
-use super::{Store, StoreError, StoreResult, flag};
+use super::users::{USER_COLUMNS as COLUMNS, UserRecord, user_from_row};
+use super::{Store, StoreResult};
 
 /// Filters of a user listing; empty fields do not filter.
 #[derive(Debug, Clone, Default)]
@@ -20,29 +19,6 @@ pub struct UserFilter {
     pub role: Option<String>,
     /// Only this status.
     pub status: Option<String>,
-}
-
-// Same columns as `storage::users`; that module keeps its row mapper private.
-const COLUMNS: &str = "u.id, u.tenant_id, u.email, u.username, u.password_hash, u.first_name, \
-     u.last_name, u.display_name, u.locale, u.email_verified, u.status, u.created_at, u.updated_at";
-
-fn user_from_row(r: &AnyRow) -> Result<UserRecord, sqlx::Error> {
-    Ok(UserRecord {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        email: r.try_get("email")?,
-        username: r.try_get("username")?,
-        password_hash: r.try_get("password_hash")?,
-        first_name: r.try_get("first_name")?,
-        last_name: r.try_get("last_name")?,
-        display_name: r.try_get("display_name")?,
-        locale: r.try_get("locale")?,
-        email_verified: flag(r.try_get("email_verified")?),
-        status: r.try_get("status")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        roles: Vec::new(),
-    })
 }
 
 /// `LIKE` pattern for a substring, with the wildcards of the input escaped.
@@ -89,11 +65,7 @@ impl Store {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        let mut users = rows
-            .iter()
-            .map(user_from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::from)?;
+        let mut users = rows.iter().map(user_from_row).collect::<StoreResult<Vec<_>>>()?;
         self.attach_roles(&mut users).await?;
         Ok(users)
     }

@@ -81,7 +81,8 @@ pub struct ProfileChange {
     pub email_verified: Option<bool>,
 }
 
-const USER_COLUMNS: &str = "u.id, u.tenant_id, u.email, u.username, u.password_hash, u.first_name, \
+/// The user columns, for queries that alias `users` as `u`.
+pub(crate) const USER_COLUMNS: &str = "u.id, u.tenant_id, u.email, u.username, u.password_hash, u.first_name, \
      u.last_name, u.display_name, u.locale, u.email_verified, u.status, u.created_at, u.updated_at";
 
 /// Lower-cased, trimmed form used for uniqueness and look-ups.
@@ -89,7 +90,8 @@ pub fn normalize(v: &str) -> String {
     v.trim().to_lowercase()
 }
 
-fn user_from_row(row: &AnyRow) -> StoreResult<UserRecord> {
+/// Maps a row selected with [`USER_COLUMNS`] (roles are filled in separately).
+pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<UserRecord> {
     let get = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
     Ok(UserRecord {
         id: row.try_get("id").map_err(get)?,

@@ -1,8 +1,6 @@
 //! `portcullis users grant-role` and `users set-password`, run against a live server's database.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -11,20 +9,7 @@ use crate::admin_support::{PASSWORD, jwt_payload, login, make_user};
 use crate::helpers::{assert_problem, json_of, spawn_app};
 
 fn run(env: HashMap<String, String>, args: Vec<&'static str>, stdin: Option<&'static str>) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    cmd.args(args).env_clear().envs(env).env("RUST_LOG", "error");
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    crate::cli::run(&env, &args, stdin)
 }
 
 async fn cli(

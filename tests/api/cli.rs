@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::helpers::{json_of, spawn_app};
 use crate::oauth_support::{issuer, post_form, verify};
 
-fn run(env: &HashMap<String, String>, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+/// Runs the binary with exactly `env`; returns success, stdout and stderr.
+pub fn run(env: &HashMap<String, String>, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.args(args).env_clear().envs(env).env("RUST_LOG", "error");
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -121,7 +121,7 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
         ]
     };
     let (s1, b1) = json_of(post_form(&app, "/oauth/token", &form("known@example.com"), None).await).await;
-    let (s2, b2) = json_of(post_form(&app, "/oauth/token", &form("nobody@example.com"), None).await).await;
+    let (_, b2) = json_of(post_form(&app, "/oauth/token", &form("nobody@example.com"), None).await).await;
     assert_eq!((s1, &b1), (StatusCode::BAD_REQUEST, &b2));
     assert_eq!(b1["error"], "invalid_grant");
 }

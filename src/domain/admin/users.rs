@@ -7,12 +7,12 @@ use super::{Admin, Page, PageRequest, unknown_tenant};
 use crate::config::Secret;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::selfservice::SessionView;
-use crate::domain::users::{ADMIN_ROLE, DEFAULT_ROLE, Registration, UserView, validate_change, validate_registration};
+use crate::domain::users::{ADMIN_ROLE, DEFAULT_ROLE, Registration, UserView, validate_registration};
 use crate::domain::{Domain, Meta, validate};
 use crate::storage::StoreError;
 use crate::storage::admin::UserFilter;
 use crate::storage::audit::EventRecord;
-use crate::storage::users::{NewUser, ProfileChange, UserRecord};
+use crate::storage::users::{ProfileChange, UserRecord};
 
 /// Statuses a user can have.
 pub const STATUSES: [&str; 2] = ["active", "disabled"];
@@ -107,47 +107,8 @@ impl Domain {
                 return Err(unknown_role(role));
             }
         }
-        self.ensure_free_in(&r.tenant, &r.email, r.username.as_deref()).await?;
-        let hash = self.hasher.hash(&r.password).await?;
-        let now = self.clock.now_ms();
-        let id = uuid::Uuid::now_v7().to_string();
-        let user = NewUser {
-            id: id.clone(),
-            tenant_id: r.tenant.clone(),
-            email: r.email.clone(),
-            username: r.username.clone(),
-            password_hash: hash,
-            first_name: r.first_name.clone(),
-            last_name: r.last_name.clone(),
-            email_verified: false,
-            now,
-        };
-        let event = meta
-            .event(&r.tenant, "admin.user.created", Some(&id), now)
-            .with_detail(json!({ "roles": roles }));
-        match self.store.insert_user(&user, &roles, &event).await {
-            Ok(()) => {}
-            // Lost a race with a sign-up for the same email or username.
-            Err(StoreError::Conflict(_)) => {
-                self.ensure_free_in(&r.tenant, &r.email, r.username.as_deref()).await?;
-                return Err(DomainError::EmailTaken);
-            }
-            // A role or the tenant vanished meanwhile.
-            Err(StoreError::MissingReference(_)) => return Err(unknown_tenant()),
-            Err(e) => return Err(e.into()),
-        }
-        self.user(&r.tenant, &id).await
-    }
-
-    async fn ensure_free_in(&self, tenant: &str, email: &str, username: Option<&str>) -> DomainResult<()> {
-        let (email_taken, username_taken) = self.store.taken(tenant, email, username).await?;
-        if email_taken {
-            return Err(DomainError::EmailTaken);
-        }
-        if username_taken {
-            return Err(DomainError::UsernameTaken);
-        }
-        Ok(())
+        // A role or the tenant that vanished meanwhile shows as an unknown tenant.
+        self.create_user_as(r, &roles, false, "admin.user.created", meta).await
     }
 
     /// Changes profile fields and `email_verified` of a user.
@@ -157,61 +118,7 @@ impl Domain {
         change: ProfileChange,
         meta: &Meta,
     ) -> DomainResult<UserRecord> {
-        validate_change(&change)?;
-        let mut change = change;
-        // An unchanged email keeps its verification.
-        if change
-            .email
-            .as_deref()
-            .is_some_and(|e| e.trim().eq_ignore_ascii_case(&user.email))
-        {
-            change.email = None;
-        }
-        let username = change.username.clone().flatten().filter(|u| {
-            !user
-                .username
-                .as_deref()
-                .is_some_and(|cur| cur.eq_ignore_ascii_case(u.trim()))
-        });
-        if change.email.is_some() || username.is_some() {
-            self.ensure_free_in(
-                &user.tenant_id,
-                change.email.as_deref().unwrap_or(""),
-                username.as_deref(),
-            )
-            .await?;
-        }
-        let fields: Vec<&str> = [
-            ("email", change.email.is_some()),
-            ("username", change.username.is_some()),
-            ("first_name", change.first_name.is_some()),
-            ("last_name", change.last_name.is_some()),
-            ("display_name", change.display_name.is_some()),
-            ("locale", change.locale.is_some()),
-            ("email_verified", change.email_verified.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(f, set)| set.then_some(f))
-        .collect();
-        let now = self.clock.now_ms();
-        let event = meta
-            .event(&user.tenant_id, "admin.user.updated", Some(&user.id), now)
-            .with_detail(json!({ "fields": fields }));
-        match self.store.update_profile(&user.id, &change, now, &event).await {
-            Ok(true) => {}
-            Ok(false) => return Err(DomainError::NotFound("user")),
-            Err(StoreError::Conflict(_)) => {
-                self.ensure_free_in(
-                    &user.tenant_id,
-                    change.email.as_deref().unwrap_or(""),
-                    username.as_deref(),
-                )
-                .await?;
-                return Err(DomainError::Conflict("email or username taken".into()));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.user(&user.tenant_id, &user.id).await
+        self.update_user_as(user, change, "admin.user.updated", meta).await
     }
 
     /// Deletes a user; sessions go with it, audit events stay.
