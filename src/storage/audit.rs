@@ -70,6 +70,19 @@ impl NewEvent {
     }
 }
 
+impl NewEvent {
+    /// Records this event and commits `tx` when `changed`; otherwise drops `tx`, which rolls
+    /// it back. Returns `changed`, for the "did the row exist" answers of update and delete.
+    pub async fn commit_if(&self, mut tx: Transaction<'_, Any>, changed: bool) -> StoreResult<bool> {
+        if !changed {
+            return Ok(false);
+        }
+        self.insert(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
 impl Store {
     /// Records an event on its own (for events with no other write, e.g. a failed login).
     pub async fn record(&self, event: &NewEvent) -> StoreResult<()> {

@@ -142,12 +142,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 
     /// Deletes a client and revokes the sessions it opened.
@@ -163,11 +158,6 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 }

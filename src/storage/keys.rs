@@ -149,12 +149,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, r.rows_affected() == 1).await
     }
 
     /// Deletes retired keys whose tokens have all expired, and revoked keys after a day of record.

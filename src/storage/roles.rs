@@ -88,12 +88,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 
     /// Grants a role of the user's tenant; `false` when the user held it already.
@@ -118,12 +113,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 
     /// Takes a role away; `false` when the user did not hold it.
@@ -135,11 +125,6 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 }

@@ -111,12 +111,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 
     /// Deletes an empty tenant and its roles. A user or client added concurrently makes the

@@ -251,12 +251,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if res.rows_affected() == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, res.rows_affected() > 0).await
     }
 
     /// Replaces a password hash; with `event`, also revokes other sessions in the same transaction.
@@ -324,11 +319,6 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        event.commit_if(tx, n > 0).await
     }
 }
