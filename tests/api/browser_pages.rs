@@ -422,3 +422,62 @@ async fn the_admin_api_manages_code_flow_clients() {
     assert_eq!(status, StatusCode::OK, "{c}");
     assert_eq!(c["redirect_uris"], json!(["com.example.app:/cb"]));
 }
+
+#[tokio::test]
+async fn browser_sessions_expire_when_idle_or_old_and_end_when_the_user_is_disabled() {
+    let app = spawn_app_with(|env| {
+        env.insert("PORTCULLIS_SSO_IDLE_TTL".into(), "1h".into());
+        env.insert("PORTCULLIS_SSO_MAX_TTL".into(), "3h".into());
+    })
+    .await;
+    app.register("ada@example.com", PASSWORD).await;
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    let clock = &app.state.domain.clock;
+    // Use keeps it alive past the idle limit...
+    for _ in 0..2 {
+        clock.advance(std::time::Duration::from_secs(50 * 60));
+        assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    }
+    // ...but not past the absolute one.
+    clock.advance(std::time::Duration::from_secs(50 * 60));
+    assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    clock.advance(std::time::Duration::from_secs(50 * 60));
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "3h absolute limit"
+    );
+
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    clock.advance(std::time::Duration::from_secs(61 * 60));
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "1h idle limit"
+    );
+
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    let admin = admin_token(&app, "default", "root@example.com").await;
+    let user = app
+        .state
+        .domain
+        .store
+        .user_by_login("default", "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/admin/users/{}/disable", user.id),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(status.is_success());
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "disabled"
+    );
+}
