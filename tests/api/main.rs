@@ -10,6 +10,7 @@ mod admin_resources;
 mod admin_support;
 mod admin_users;
 mod cli;
+mod cli_users;
 mod crash;
 mod health;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
