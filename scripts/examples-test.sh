@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Checks the documentation's integration snippets against a real server:
+#   1. every snippet marked `<!-- snippet: FILE -->` in the docs equals FILE, and every file
+#      under docs/examples is shown somewhere;
+#   2. starts portcullis (SQLite in a temporary folder, a free port), creates a client with an
+#      API audience and a user with the CLI, and gets tokens;
+#   3. runs the Python (PyJWT), Node.js (jose) and Rust (jsonwebtoken) examples: each must
+#      accept the API token and refuse a token for another audience and a tampered one;
+#   4. runs every shell block of docs/quickstart.md from its step 4 on, as written, against
+#      that server (its address in place of 127.0.0.1:8080);
+#   5. validates docker-compose.yml (scripts/compose-check.sh; skipped without a compose client).
+# Installs pyjwt[crypto] (into target/examples-venv) and jose (npm ci in docs/examples/node)
+# when missing. Needs cargo, python3 (with venv), node/npm, curl and jq.
+#
+#   scripts/examples-test.sh                   # the whole check
+#   scripts/examples-test.sh --sync-snippets   # copy docs/examples files into the docs' blocks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+sync=0
+[ "${1:-}" = "--sync-snippets" ] && sync=1
+for tool in cargo python3 node npm curl jq; do
+  command -v "$tool" >/dev/null || { echo "examples-test: $tool is required" >&2; exit 1; }
+done
+started=$(date +%s)
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+fail() { echo "examples-test: $*" >&2; exit 1; }
+
+echo "== snippets in the docs match docs/examples"
+SYNC=$sync python3 - <<'PY'
+import os, pathlib, re, sys
+sync = os.environ["SYNC"] == "1"
+root = pathlib.Path(".")
+examples = {str(p) for p in root.glob("docs/examples/*/*") if p.suffix in (".py", ".mjs", ".rs")}
+shown, errors = set(), []
+for md in [root / "README.md", *sorted(root.glob("docs/*.md"))]:
+    lines = md.read_text().split("\n")
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r"<!-- snippet: (\S+) -->", line.strip())
+        if not m:
+            continue
+        name = m.group(1)
+        path = root / name
+        if not path.is_file():
+            errors.append(f"{md}:{i + 1}: {name} does not exist")
+            continue
+        if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
+            errors.append(f"{md}:{i + 1}: a code block must follow the snippet marker")
+            continue
+        end = next((j for j in range(i + 2, len(lines)) if lines[j] == "```"), None)
+        want = path.read_text().rstrip("\n")
+        if end is not None and sync:
+            lines[i + 2 : end] = want.split("\n")
+        elif end is None or "\n".join(lines[i + 2 : end]) != want:
+            errors.append(f"{md}:{i + 1}: the block differs from {name}; run {sys.argv[0]} --sync-snippets")
+        shown.add(name)
+    if sync:
+        md.write_text("\n".join(lines))
+for missing in sorted(examples - shown):
+    errors.append(f"{missing} is not shown in any document")
+if errors:
+    sys.exit("\n".join(errors))
+print(f"{len(shown)} example files, each shown verbatim")
+PY
+[ "$sync" = 1 ] && exit 0
+
+echo "== build"
+cargo build --quiet --bin portcullis --example verify_token
+bin=$root/target/debug/portcullis
+rust_example=$root/target/debug/examples/verify_token
+
+echo "== example dependencies"
+py=python3
+if ! python3 -c 'import jwt; from jwt.algorithms import has_crypto; assert has_crypto' 2>/dev/null; then
+  venv=$root/target/examples-venv
+  if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+  if ! "$venv/bin/python" -c 'import jwt; from jwt.algorithms import has_crypto; assert has_crypto' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet -r docs/examples/python/requirements.txt
+  fi
+  py=$venv/bin/python
+fi
+if [ ! -f docs/examples/node/node_modules/jose/package.json ]; then
+  (cd docs/examples/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== server"
+# Only the settings below: nothing from the caller's environment (DATABASE_URL…) leaks in.
+pc() {
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" RUST_LOG=warn \
+    PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_KEYS_DIR="$work/keys" \
+    "$bin" "$@"
+}
+pc serve >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+issuer=
+for _ in $(seq 1 300); do
+  issuer=$(sed -n 's/^issuer: *//p' "$work/server.out")
+  [ -n "$issuer" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; fail "the server did not start"; }
+  sleep 0.1
+done
+[ -n "$issuer" ] || fail "the server printed no issuer"
+echo "issuer $issuer"
+
+json() { "$py" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+audience=https://api.example.com
+client=$(pc clients create --name orders-api-caller --grant client_credentials --scope orders:read --audience "$audience")
+client_id=$(json client_id <<<"$client")
+client_secret=$(json client_secret <<<"$client")
+api_token=$(curl -sf "$issuer/oauth/token" -u "$client_id:$client_secret" \
+  -d grant_type=client_credentials -d scope=orders:read | json access_token)
+echo 'an example password' | pc users create --email examples@example.com --password-stdin >/dev/null
+# A token for portcullis's own endpoints: its aud is the issuer, so an API must refuse it.
+login_token=$(curl -sf "$issuer/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"examples@example.com","password":"an example password"}' | json access_token)
+tampered=$("$py" -c '
+import sys
+h, p, s = sys.argv[1].split(".")
+i = len(s) // 2
+print(".".join([h, p, s[:i] + ("A" if s[i] != "A" else "B") + s[i + 1:]]))' "$api_token")
+
+check() {
+  local name=$1
+  shift
+  local out
+  if ! out=$(ISSUER=$issuer AUDIENCE=$audience "$@" "$api_token" 2>&1); then
+    fail "$name refused a valid token: $out"
+  fi
+  [ "$(json sub <<<"$out")" = "$client_id" ] || fail "$name printed no claims with sub $client_id: $out"
+  if out=$(ISSUER=$issuer AUDIENCE=$audience "$@" "$login_token" 2>&1); then
+    fail "$name accepted a token for another audience: $out"
+  fi
+  if out=$(ISSUER=$issuer AUDIENCE=$audience "$@" "$tampered" 2>&1); then
+    fail "$name accepted a token with a broken signature: $out"
+  fi
+  if out=$(ISSUER=${issuer/127.0.0.1/localhost} AUDIENCE=$audience "$@" "$api_token" 2>&1); then
+    fail "$name accepted a token from another issuer: $out"
+  fi
+  echo "$name: ok"
+}
+echo "== examples"
+check python "$py" docs/examples/python/verify.py
+check node node docs/examples/node/verify.mjs
+check rust "$rust_example"
+
+echo "== docs/quickstart.md, step 4 on"
+# The shell blocks in order, in one shell that stops at the first failing command; the
+# server above stands in for steps 2 and 3, the built binary for `cargo install`.
+python3 - "$issuer" >"$work/quickstart.sh" <<'PY'
+import re, sys
+text = open("docs/quickstart.md").read()
+text = text[text.index("\n## 4."):]
+blocks = re.findall(r"^```sh\n(.*?)^```$", text, flags=re.S | re.M)
+print("set -euo pipefail")
+for b in blocks:
+    print(b.replace("http://127.0.0.1:8080", sys.argv[1]))
+PY
+if ! (
+  export PATH="$root/target/debug:$PATH" PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_KEYS_DIR="$work/keys"
+  unset DATABASE_URL REDIS_URL PORTCULLIS_CONFIG
+  bash "$work/quickstart.sh"
+) >"$work/quickstart.out" 2>&1; then
+  cat "$work/quickstart.out" >&2
+  fail "a command of docs/quickstart.md failed (output above)"
+fi
+# Sign-up and /users/me both print Jane's profile.
+[ "$(grep -c '"email":"jane@example.com"' "$work/quickstart.out")" -ge 2 ] || fail "quickstart: /users/me printed no profile"
+grep -q 'rejected' "$work/quickstart.out" || fail "quickstart: the login token was not refused"
+echo "quickstart: ok"
+
+echo "== compose"
+scripts/compose-check.sh
+
+echo "examples-test: passed in $(($(date +%s) - started))s"
