@@ -367,3 +367,37 @@ fn bad_start_settings_get_one_line_naming_them() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn serve_warns_when_clients_cannot_reach_the_issuer() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("portcullis-serve-{}", uuid::Uuid::new_v4()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .env_clear()
+        .env("PORTCULLIS_LISTEN", "0.0.0.0:0")
+        .env("PORTCULLIS_DATA_DIR", dir.join("data"))
+        .env("PORTCULLIS_KEYS_DIR", dir.join("keys"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The warnings are logged before the start lines; read up to the issuer line.
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("issuer:") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(seen.contains("issuer:    http://0.0.0.0:"), "{seen}");
+    assert!(seen.contains("names no reachable host"), "{seen}");
+    assert!(seen.contains("serving plain http on 0.0.0.0:"), "{seen}");
+}

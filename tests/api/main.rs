@@ -19,6 +19,7 @@ mod keys;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
+mod openapi_summaries;
 mod ops;
 mod recovery;
 mod register;
