@@ -24,9 +24,9 @@ for tool in cargo python3 node npm curl jq; do
 done
 started=$(date +%s)
 work=$(mktemp -d)
-server_pid=
+server_pids=()
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -91,20 +91,28 @@ fi
 
 echo "== server"
 # Only the settings below: nothing from the caller's environment (DATABASE_URL…) leaks in.
-pc_env=(env -i PATH="$PATH" HOME="${HOME:-/tmp}" RUST_LOG=warn
-  PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_KEYS_DIR="$work/keys")
+# Each server gets its own folder under $work; start_server sets $issuer and $data.
+server_pids=()
+start_server() {
+  data=$work/$1
+  mkdir -p "$data"
+  : >"$data/server.out"
+  pc_env=(env -i PATH="$PATH" HOME="${HOME:-/tmp}" RUST_LOG=warn
+    PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_DATA_DIR="$data/data" PORTCULLIS_KEYS_DIR="$data/keys")
+  # env execs the server, so $! is the server itself and the trap stops it.
+  "${pc_env[@]}" "$bin" serve >"$data/server.out" 2>"$data/server.err" &
+  server_pids+=($!)
+  issuer=
+  for _ in $(seq 1 300); do
+    issuer=$(sed -n 's/^issuer: *//p' "$data/server.out")
+    [ -n "$issuer" ] && return 0
+    kill -0 "${server_pids[-1]}" 2>/dev/null || { cat "$data/server.err" >&2; fail "the server did not start"; }
+    sleep 0.1
+  done
+  fail "the server printed no issuer"
+}
 pc() { "${pc_env[@]}" "$bin" "$@"; }
-# env execs the server, so $! is the server itself and the trap stops it.
-"${pc_env[@]}" "$bin" serve >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-issuer=
-for _ in $(seq 1 300); do
-  issuer=$(sed -n 's/^issuer: *//p' "$work/server.out")
-  [ -n "$issuer" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; fail "the server did not start"; }
-  sleep 0.1
-done
-[ -n "$issuer" ] || fail "the server printed no issuer"
+start_server examples
 echo "issuer $issuer"
 
 json() { "$py" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
@@ -148,30 +156,45 @@ check python "$py" docs/examples/python/verify.py
 check node node docs/examples/node/verify.mjs
 check rust "$rust_example"
 
-echo "== docs/quickstart.md, step 4 on"
-# The shell blocks in order, in one shell that stops at the first failing command; the
-# server above stands in for steps 2 and 3, the built binary for `cargo install`.
-python3 - "$issuer" >"$work/quickstart.sh" <<'PY'
+# Runs the ```sh blocks of FILE between the lines holding FROM and TO, as written, in one
+# shell that stops at the first failing command, against a fresh server (its address in place
+# of 127.0.0.1:8080; the built binary on PATH in place of `cargo install`). Output in $out.
+run_blocks() {
+  local file=$1 from=$2 to=$3 name
+  name=$(basename "$file" .md)
+  start_server "docs-$name"
+  python3 - "$file" "$from" "$to" "$issuer" >"$data/blocks.sh" <<'PY'
 import re, sys
-text = open("docs/quickstart.md").read()
-text = text[text.index("\n## 4."):]
-blocks = re.findall(r"^```sh\n(.*?)^```$", text, flags=re.S | re.M)
+path, start, end, issuer = sys.argv[1:]
+text = open(path).read()
+text = text[text.index(start) : text.index(end)]
 print("set -euo pipefail")
-for b in blocks:
-    print(b.replace("http://127.0.0.1:8080", sys.argv[1]))
+for block in re.findall(r"^```sh\n(.*?)^```$", text, flags=re.S | re.M):
+    print(block.replace("http://127.0.0.1:8080", issuer))
+print('echo "API_TOKEN=${API_TOKEN:-}"')
 PY
-if ! (
-  export PATH="$root/target/debug:$PATH" PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_KEYS_DIR="$work/keys"
-  unset DATABASE_URL REDIS_URL PORTCULLIS_CONFIG
-  bash "$work/quickstart.sh"
-) >"$work/quickstart.out" 2>&1; then
-  cat "$work/quickstart.out" >&2
-  fail "a command of docs/quickstart.md failed (output above)"
-fi
-# Sign-up and /users/me both print Jane's profile.
-[ "$(grep -o '"email":"jane@example.com"' "$work/quickstart.out" | wc -l)" -ge 2 ] || fail "quickstart: /users/me printed no profile"
-grep -q 'rejected' "$work/quickstart.out" || fail "quickstart: the login token was not refused"
+  out=$data/blocks.out
+  if ! (
+    export PATH="$root/target/debug:$PATH" PORTCULLIS_DATA_DIR="$data/data" PORTCULLIS_KEYS_DIR="$data/keys"
+    unset DATABASE_URL REDIS_URL PORTCULLIS_CONFIG
+    bash "$data/blocks.sh"
+  ) >"$out" 2>&1; then
+    cat "$out" >&2
+    fail "a command of $file failed (output above)"
+  fi
+  # Sign-up and /users/me both print Jane's profile.
+  [ "$(grep -o '"email":"jane@example.com"' "$out" | wc -l)" -ge 2 ] || fail "$file: /users/me printed no profile"
+  grep -q '^API_TOKEN=eyJ' "$out" || fail "$file: no access token for the API audience"
+}
+
+echo "== docs/quickstart.md, from step 4 (the server stands in for steps 2 and 3)"
+run_blocks docs/quickstart.md "## 4." "## Next"
+grep -q 'rejected' "$out" || fail "quickstart: the login token was not refused"
 echo "quickstart: ok"
+
+echo "== README.md, the commands after the server starts"
+run_blocks README.md "In a second terminal" "### Production"
+echo "README: ok"
 
 echo "== compose"
 scripts/compose-check.sh
