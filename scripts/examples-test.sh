@@ -58,9 +58,9 @@ for md in [root / "README.md", *sorted(root.glob("docs/*.md"))]:
         if end is not None and sync:
             lines[i + 2 : end] = want.split("\n")
         elif end is None or "\n".join(lines[i + 2 : end]) != want:
-            errors.append(f"{md}:{i + 1}: the block differs from {name}; run {sys.argv[0]} --sync-snippets")
+            errors.append(f"{md}:{i + 1}: the block differs from {name}; run scripts/examples-test.sh --sync-snippets")
         shown.add(name)
-    if sync:
+    if sync and any(l.startswith("<!-- snippet:") for l in lines):
         md.write_text("\n".join(lines))
 for missing in sorted(examples - shown):
     errors.append(f"{missing} is not shown in any document")
