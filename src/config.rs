@@ -386,7 +386,7 @@ impl Config {
             mail,
             password_reset_ttl,
             email_verify_ttl,
-            ui: UiConfig::from_source(&s)?,
+            ui: UiConfig::from_source(s)?,
         })
     }
 
