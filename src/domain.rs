@@ -7,6 +7,7 @@ pub mod code_grant;
 pub mod consent;
 pub mod error;
 pub mod grants;
+pub mod introspection;
 pub mod limits;
 pub mod lockout;
 pub mod maintenance;

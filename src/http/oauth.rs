@@ -12,8 +12,8 @@ use super::error::ApiError;
 use super::extract::{ClientMeta, bearer_token};
 use super::form::{Form, client_credentials};
 use crate::config::Secret;
-use crate::domain::clients::sha256_hex;
 use crate::domain::code_grant::CodeExchange;
+use crate::domain::introspection::Introspection;
 use crate::domain::oauth::{GrantType, OAuthCode, OAuthError};
 use crate::domain::tokens::{TokenResponse, parse_scope};
 use crate::storage::clients::ClientRecord;
@@ -101,27 +101,10 @@ pub async fn revoke(
     let (headers, form) = Form::read(req).await?;
     let client = authenticated_client(&app, &headers, &form).await?;
     let token = form.require("token")?;
-    let meta = crate::domain::Meta {
-        actor_id: Some(client.id.clone()),
-        ..meta
-    };
-    // A JWT is an access token: revoke its session; anything else is tried as a refresh token.
-    if let Ok(claims) = app.domain.verify_access_token(token) {
-        if claims.client_id == client.id
-            && let Some(sid) = &claims.sid
-            && let Ok(Some(session)) = app.domain.store.session(sid).await
-        {
-            app.domain
-                .end_session(&session, "revoked", &meta)
-                .await
-                .map_err(OAuthError::from)?;
-        }
-    } else {
-        app.domain
-            .revoke_refresh_token(Some(&client.id), token, &meta)
-            .await
-            .map_err(OAuthError::from)?;
-    }
+    app.domain
+        .revoke_token(&client, token, &meta)
+        .await
+        .map_err(OAuthError::from)?;
     Ok(no_store(Json(json!({}))))
 }
 
@@ -136,37 +119,11 @@ pub async fn introspect(State(app): State<AppState>, req: Request) -> Result<Res
         return Err(OAuthError::invalid_client(false).into());
     }
     let token = form.require("token")?;
-    let inactive = || Ok(no_store(Json(json!({ "active": false }))));
-    let now = app.domain.clock.now_ms();
-    if let Ok(claims) = app.domain.verify_access_token(token) {
-        if let Some(sid) = &claims.sid {
-            match app.domain.store.session(sid).await {
-                Ok(Some(s)) if s.is_live(now) => {}
-                Ok(_) => return inactive(),
-                Err(e) => return Err(OAuthError::server(e).into()),
-            }
-        }
-        let mut body = claims.raw.clone();
-        body.insert("active".into(), Value::Bool(true));
-        body.insert("token_type".into(), json!("Bearer"));
-        return Ok(no_store(Json(Value::Object(body))));
-    }
-    match app.domain.store.session_by_token(&sha256_hex(token)).await {
-        Ok(Some((s, used))) if !used && s.is_live(now) => Ok(no_store(Json(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": s.client_id,
-            "sub": s.user_id,
-            "scope": s.scope,
-            "tenant": s.tenant_id,
-            "sid": s.id,
-            "iss": app.domain.issuer,
-            "iat": s.last_used_at / 1000,
-            "exp": s.idle_expires_at.min(s.expires_at) / 1000,
-        })))),
-        Ok(_) => inactive(),
-        Err(e) => Err(OAuthError::server(e).into()),
-    }
+    let body = match app.domain.introspect(token).await.map_err(OAuthError::from)? {
+        Introspection::Active(claims) => Value::Object(claims),
+        Introspection::Inactive => json!({ "active": false }),
+    };
+    Ok(no_store(Json(body)))
 }
 
 /// `GET`/`POST /userinfo` (OIDC Core §5.3): claims for an access token with `openid`.
