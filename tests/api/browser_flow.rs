@@ -351,3 +351,69 @@ async fn discovery_describes_the_code_flow() {
     );
     assert!(d["response_modes_supported"].is_array());
 }
+
+#[tokio::test]
+async fn a_confidential_client_authenticates_at_the_exchange_and_may_skip_pkce() {
+    use portcullis::domain::clients::ClientSpec;
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD).await;
+    let spec = ClientSpec {
+        name: "Server app".into(),
+        grant_types: vec!["authorization_code".into()],
+        scopes: vec!["openid".into(), "email".into()],
+        tenant: "default".into(),
+        redirect_uris: vec![REDIRECT.into()],
+        require_consent: Some(false),
+        require_pkce: Some(false),
+        ..ClientSpec::default()
+    };
+    let client = app
+        .state
+        .domain
+        .create_client(spec, &portcullis::domain::Meta::default())
+        .await
+        .unwrap();
+    let secret = client.client_secret.clone().unwrap();
+    let mut b = Browser::new(&app);
+    let path = format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&login_hint=ada%40example.com",
+        client.client_id,
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let login = b.open(&path).await;
+    assert!(
+        login.body.contains("value=\"ada@example.com\""),
+        "login_hint fills the form"
+    );
+    let done = b.sign_in(&login, "ada@example.com", PASSWORD).await;
+    let q = query_of(&done.location().unwrap());
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    // Without its secret the client is refused (and the code is not spent).
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .form(&[("client_id", client.client_id.as_str()), form[0], form[1], form[2]])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&client.client_id, Some(&secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let (status, tokens) = json_of(res).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no refresh_token grant, no refresh token"
+    );
+    verify(&app, tokens["id_token"].as_str().unwrap(), &client.client_id).await;
+}

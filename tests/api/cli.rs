@@ -401,3 +401,61 @@ fn serve_warns_when_clients_cannot_reach_the_issuer() {
     assert!(seen.contains("names no reachable host"), "{seen}");
     assert!(seen.contains("serving plain http on 0.0.0.0:"), "{seen}");
 }
+
+#[tokio::test]
+async fn clients_create_registers_code_flow_clients() {
+    let app = spawn_app().await;
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Web app",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "openid",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--post-logout-redirect-uri",
+            "https://app.example.com/",
+            "--no-consent",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let c = json_line(&out);
+    assert_eq!(
+        c["redirect_uris"],
+        serde_json::json!(["https://app.example.com/cb", "http://127.0.0.1/cb"])
+    );
+    assert_eq!(
+        c["post_logout_redirect_uris"],
+        serde_json::json!(["https://app.example.com/"])
+    );
+    assert_eq!(
+        (c["require_consent"].as_bool(), c["require_pkce"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert!(c["client_secret"].is_string(), "confidential by default");
+    // A code-flow client without a redirect URI is refused with the reason.
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--public",
+            "--grant",
+            "authorization_code",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("redirect"), "{err}");
+}
