@@ -340,3 +340,44 @@ fn the_key_encryption_key_can_come_from_a_file() {
     assert_eq!(missing.name, "PORTCULLIS_KEY_ENCRYPTION_KEY_FILE");
     assert!(missing.reason.starts_with("cannot read"), "{missing}");
 }
+
+#[test]
+fn browser_settings_are_checked() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.ui.sso_idle_ttl, Duration::from_secs(8 * 3600));
+    assert_eq!(c.ui.sso_max_ttl, Duration::from_secs(7 * 86400));
+    assert!(c.ui.signup_enabled);
+    let name = |e: ConfigError| e.name;
+    assert_eq!(
+        name(cfg(&[("PORTCULLIS_UI_PRIMARY_COLOR", "#ffcc00")]).unwrap_err()),
+        "PORTCULLIS_UI_PRIMARY_COLOR"
+    );
+    assert_eq!(
+        name(cfg(&[("PORTCULLIS_UI_PRIMARY_COLOR", "blue")]).unwrap_err()),
+        "PORTCULLIS_UI_PRIMARY_COLOR"
+    );
+    assert_eq!(
+        cfg(&[("PORTCULLIS_UI_PRIMARY_COLOR", "#0B5FFF")])
+            .unwrap()
+            .ui
+            .primary_color,
+        "#0b5fff"
+    );
+    assert_eq!(
+        name(cfg(&[("PORTCULLIS_UI_LOGO_URL", "http://x.example/l.png")]).unwrap_err()),
+        "PORTCULLIS_UI_LOGO_URL"
+    );
+    assert_eq!(
+        name(cfg(&[("PORTCULLIS_UI_CSS_URL", "https://x.example/a.css\"x")]).unwrap_err()),
+        "PORTCULLIS_UI_CSS_URL"
+    );
+    assert!(cfg(&[("PORTCULLIS_UI_LOGO_URL", "/static/logo.svg")]).is_ok());
+    assert_eq!(
+        name(cfg(&[("PORTCULLIS_SSO_IDLE_TTL", "8d"), ("PORTCULLIS_SSO_MAX_TTL", "7d")]).unwrap_err()),
+        "PORTCULLIS_SSO_IDLE_TTL"
+    );
+    assert_eq!(
+        name(cfg(&[("PORTCULLIS_SIGNUP_ENABLED", "maybe")]).unwrap_err()),
+        "PORTCULLIS_SIGNUP_ENABLED"
+    );
+}

@@ -42,11 +42,18 @@ impl UiConfig {
             logo_url: url_setting(s, "PORTCULLIS_UI_LOGO_URL")?,
             primary_color: s.parse("PORTCULLIS_UI_PRIMARY_COLOR", "#1f4fd1", |v| {
                 let hex = v.strip_prefix('#').unwrap_or("");
-                if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    Ok(v.to_ascii_lowercase())
-                } else {
-                    Err("must look like #1f4fd1".to_string())
+                let rgb = u32::from_str_radix(hex, 16).ok().filter(|_| hex.len() == 6);
+                let Some(rgb) = rgb else {
+                    return Err("must look like #1f4fd1".to_string());
+                };
+                // White text sits on it and it colours links on white: WCAG AA asks 4.5:1.
+                let ratio = contrast_with_white(rgb);
+                if ratio < 4.5 {
+                    return Err(format!(
+                        "has a contrast of {ratio:.2}:1 against white; pick a darker colour (4.5:1 or more)"
+                    ));
                 }
+                Ok(v.to_ascii_lowercase())
             })?,
             css_url: url_setting(s, "PORTCULLIS_UI_CSS_URL")?,
             signup_enabled: s.parse("PORTCULLIS_SIGNUP_ENABLED", "true", |v| match v {
@@ -57,6 +64,31 @@ impl UiConfig {
             sso_idle_ttl,
             sso_max_ttl,
         })
+    }
+}
+
+/// WCAG 2 contrast ratio of an sRGB colour against white.
+fn contrast_with_white(rgb: u32) -> f64 {
+    let channel = |shift: u32| {
+        let c = f64::from((rgb >> shift) & 0xff) / 255.0;
+        if c <= 0.040_45 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(16) + 0.7152 * channel(8) + 0.0722 * channel(0);
+    1.05 / (luminance + 0.05)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn contrast_against_white() {
+        assert!((super::contrast_with_white(0x000000) - 21.0).abs() < 0.01);
+        assert!((super::contrast_with_white(0xffffff) - 1.0).abs() < 0.01);
+        assert!(super::contrast_with_white(0x1f4fd1) >= 4.5, "the default passes");
+        assert!(super::contrast_with_white(0xffcc00) < 4.5);
     }
 }
 

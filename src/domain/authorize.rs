@@ -168,7 +168,12 @@ impl Domain {
             .client(client_id)
             .await
             .map_err(DomainError::from)?
-            .ok_or_else(|| page("invalid_client", "no such client"))?;
+            .ok_or_else(|| {
+                page(
+                    "invalid_client",
+                    "This application is not registered here (unknown client_id).",
+                )
+            })?;
         let redirect_uri = params
             .get("redirect_uri")
             .ok_or_else(|| page("invalid_request", "the request has no redirect_uri"))?;
@@ -274,11 +279,12 @@ impl Domain {
                     "none" => req.prompt_none = true,
                     "login" => req.prompt_login = true,
                     "consent" => req.prompt_consent = true,
+                    // One account per browser session: there is nothing to select.
                     "select_account" => {}
                     other => return Err(invalid(&req, &format!("prompt value {other} is not supported"))),
                 }
             }
-            if req.prompt_none && (req.prompt_login || req.prompt_consent) {
+            if req.prompt_none && prompt.split(' ').filter(|p| !p.is_empty()).count() > 1 {
                 return Err(invalid(&req, "prompt=none cannot be combined with other values"));
             }
         }

@@ -45,12 +45,13 @@ impl BrowserSession {
     }
 }
 
-/// A browser session just opened: the cookie value goes to the browser, once.
+/// A browser session just signed in to: the cookie value goes to the browser, once.
 pub struct NewBrowserSession {
     /// The session and its user.
     pub current: BrowserSession,
-    /// The cookie's value (never stored; only its SHA-256 is).
-    pub cookie: Secret,
+    /// The new cookie's value (never stored; only its SHA-256 is); `None` when the browser's
+    /// session was re-authenticated and keeps its cookie.
+    pub cookie: Option<Secret>,
 }
 
 /// Refresh the idle expiry at most this often, so page views are not all writes.
@@ -59,16 +60,46 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 impl Domain {
     /// Checks a password typed into the hosted sign-in page: the same limits, lockout and
     /// audit as the API (one password path), then opens a browser session.
+    /// `current` is the browser's session, if it has one: signing in again as its user
+    /// renews it (new `auth_time`, same cookie, its client sessions stay); as someone else
+    /// ends it first, so a browser never holds two sessions.
     pub async fn browser_sign_in(
         &self,
         tenant: &str,
         login: &str,
         password: &Secret,
+        current: Option<&BrowserSession>,
         meta: &Meta,
     ) -> DomainResult<NewBrowserSession> {
         self.limit_login_ip(meta).await?;
         let user = self.check_password(tenant, login, password, meta).await?;
-        self.open_browser_session(user, vec!["pwd".into()], meta).await
+        let amr = vec!["pwd".to_string()];
+        match current {
+            Some(c) if c.user.id == user.id => {
+                let now = self.clock.now_ms();
+                let mut session = c.session.clone();
+                session.auth_time = now / 1000;
+                session.amr = amr;
+                let event = Meta {
+                    actor_id: Some(user.id.clone()),
+                    ..meta.clone()
+                }
+                .event(&user.tenant_id, "login.succeeded", Some(&user.id), now)
+                .with_detail(json!({ "session_id": session.id, "via": "browser", "reauthenticated": true }));
+                self.store
+                    .reauthenticate_session(&session.id, session.auth_time, &session.amr, &event)
+                    .await?;
+                Ok(NewBrowserSession {
+                    current: BrowserSession { session, user },
+                    cookie: None,
+                })
+            }
+            Some(c) => {
+                self.end_browser_session(&c.session, "replaced", meta).await?;
+                self.open_browser_session(user, amr, meta).await
+            }
+            None => self.open_browser_session(user, amr, meta).await,
+        }
     }
 
     /// Opens a browser session for a user who just authenticated with `amr`.
@@ -112,7 +143,7 @@ impl Domain {
             .await?;
         Ok(NewBrowserSession {
             current: BrowserSession { session, user },
-            cookie: Secret::new(cookie),
+            cookie: Some(Secret::new(cookie)),
         })
     }
 

@@ -32,6 +32,26 @@ impl Store {
         Ok(())
     }
 
+    /// Records a new sign-in in an existing browser session (same user, same cookie).
+    pub async fn reauthenticate_session(
+        &self,
+        id: &str,
+        auth_time: i64,
+        amr: &[String],
+        event: &NewEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE sessions SET auth_time = $2, amr = $3 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(auth_time)
+            .bind(amr.join(" "))
+            .execute(&mut *tx)
+            .await?;
+        event.insert(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Ends a browser session and every session opened through it. Returns how many ended.
     pub async fn end_sso_session(&self, id: &str, reason: &str, now: i64, event: &NewEvent) -> StoreResult<u64> {
         let mut tx = self.pool().begin().await?;

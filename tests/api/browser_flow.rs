@@ -238,6 +238,7 @@ async fn errors_after_the_client_is_known_redirect_with_state_and_iss() {
     for (extra, error) in [
         (vec![("scope", "openid admin")], "invalid_scope"),
         (vec![("prompt", "none login")], "invalid_request"),
+        (vec![("prompt", "none select_account")], "invalid_request"),
         (vec![("max_age", "-1")], "invalid_request"),
         (vec![("request", "eyJ")], "request_not_supported"),
     ] {

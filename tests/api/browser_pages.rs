@@ -481,3 +481,32 @@ async fn browser_sessions_expire_when_idle_or_old_and_end_when_the_user_is_disab
         "disabled"
     );
 }
+
+#[tokio::test]
+async fn signing_in_as_someone_else_ends_the_browsers_previous_session() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD).await;
+    app.register("bob@example.com", PASSWORD).await;
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    let ada_cookie = b.cookies["__Host-portcullis_session"].clone();
+    let login = b.get("/login").await;
+    assert_eq!(
+        login.location().as_deref(),
+        Some("/account"),
+        "signed in: /login goes to the account"
+    );
+    // A sign-in form posted from this browser as Bob replaces Ada's session.
+    let done = b
+        .post("/login", &[("username", "bob@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_ne!(b.cookies["__Host-portcullis_session"], ada_cookie);
+    let mut old = Browser::new(&app);
+    old.cookies.insert("__Host-portcullis_session".into(), ada_cookie);
+    assert_eq!(
+        old.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "Ada's session ended"
+    );
+    assert!(b.get("/account").await.body.contains("bob@example.com"));
+}

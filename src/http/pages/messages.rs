@@ -89,6 +89,7 @@ const EN: &[(&str, &str)] = &[
     ("revoke_button", "Revoke"),
     ("password_heading", "Password"),
     ("current_password_label", "Current password"),
+    ("account_new_password_label", "New password (at least 8 characters)"),
     ("change_password_button", "Change password"),
     (
         "password_changed",

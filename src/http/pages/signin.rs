@@ -93,7 +93,11 @@ fn refused(b: &Browser, p: Option<&PendingRequest>, username: &str, e: DomainErr
 /// After a sign-in or sign-up: set the cookie and continue the flow (or go to `/account`).
 async fn signed_in(b: &Browser, p: Option<PendingRequest>, new: NewBrowserSession) -> Response {
     let max_age = b.app().domain.config.ui.sso_max_ttl.as_secs();
-    let set = [cookie(SESSION_COOKIE, new.cookie.expose(), "Lax", Some(max_age))];
+    let set: Vec<String> = new
+        .cookie
+        .iter()
+        .map(|c| cookie(SESSION_COOKIE, c.expose(), "Lax", Some(max_age)))
+        .collect();
     let Some(p) = p else {
         return redirect(StatusCode::SEE_OTHER, "/account", &set);
     };
@@ -122,12 +126,16 @@ pub async fn submit_login(b: Browser, req: Request) -> Response {
     if username.is_empty() || password.expose().is_empty() || username.chars().count() > 320 {
         return refused(&b, p.as_ref(), &username, DomainError::InvalidCredentials);
     }
-    match b
+    let current = match b.session().await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let signed = b
         .app()
         .domain
-        .browser_sign_in(tenant, &username, &password, &b.meta)
-        .await
-    {
+        .browser_sign_in(tenant, &username, &password, current.as_ref(), &b.meta)
+        .await;
+    match signed {
         Ok(new) => signed_in(&b, p, new).await,
         Err(e) => refused(&b, p.as_ref(), &username, e),
     }
@@ -200,6 +208,11 @@ pub async fn submit_signup(b: Browser, req: Request) -> Response {
     .await;
     let errors: Vec<String> = match created {
         Ok(user) => {
+            if let Ok(Some(old)) = b.session().await
+                && let Err(e) = domain.end_browser_session(&old.session, "replaced", &b.meta).await
+            {
+                return b.failure(&e.to_string());
+            }
             return match domain.open_browser_session(user, vec!["pwd".into()], &b.meta).await {
                 Ok(new) => signed_in(&b, p, new).await,
                 Err(e) => b.failure(&e.to_string()),
