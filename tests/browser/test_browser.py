@@ -219,6 +219,8 @@ def accessibility(page, label):
 def shoot(page, name, label, context):
     """Desktop and mobile screenshots of the current page, plus its weight and timings."""
     row = measure(page, context, label)
+    violations = csp_violations(page)
+    check(f"{label}: no CSP violations reported by the page", not violations, violations)
     page.screenshot(path=os.path.join(SHOTS, f"{name}-desktop.png"), full_page=True)
     accessibility(page, f"{label} (desktop)")
     page.set_viewport_size(MOBILE)
@@ -289,8 +291,23 @@ def phase(name, fn, *args):
     return None
 
 
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(
+    `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} on ${location.pathname}`));
+"""
+
+
+def csp_violations(page):
+    try:
+        return page.evaluate("() => window.__cspViolations || []")
+    except Exception:
+        return []
+
+
 def run(browser):
     context = browser.new_context(viewport=DESKTOP, locale="en-US")
+    context.add_init_script(CSP_LISTENER)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     watch = Watch(page)
@@ -300,6 +317,7 @@ def run(browser):
         if signed_in:
             phase("single sign-on", sso_phase, page, watch, signed_in)
             phase("account page", account_phase, page, context)
+            phase("prompt=login", prompt_login_phase, page, signed_in)
             phase("RP-initiated logout", logout_phase, page, context, watch, signed_in)
         check("no console errors or CSP violations on the issuer's pages",
               not watch.console_errors and not watch.page_errors, watch.console_errors + watch.page_errors)
@@ -405,9 +423,24 @@ def account_phase(page, context):
     shoot(page, "account", "account page", context)
 
 
+def prompt_login_phase(page, signed_in):
+    # prompt=login asks for the password again although a session exists.
+    page.goto(RP + "/start?client=first_party&prompt=login")
+    check("prompt=login shows the sign-in page despite the session", sign_in_form_present(page), page.url, fatal=True)
+    submit_sign_in(page)
+    wait_until_off_issuer(page)
+    result = rp_result(page)
+    check("prompt=login: flow completes after the password", result.get("ok") is True, result.get("error") or result)
+    if result.get("ok"):
+        check("prompt=login: auth_time is not older than the first sign-in",
+              result["claims"]["auth_time"] >= signed_in["claims"]["auth_time"])
+
+
 def logout_phase(page, context, watch, signed_in):
     claims, sso = signed_in["claims"], signed_in["sso"]
     # 5. RP-initiated logout ends the session.
+    current = next((c for c in context.cookies(ISSUER) if c["name"] == COOKIE), None)
+    check("SSO cookie still present before logout", current is not None, fatal=True)
     watch.reset_navigations()
     page.goto(RP + "/logout?client=first_party")
     if on_issuer(page.url):
@@ -421,7 +454,7 @@ def logout_phase(page, context, watch, signed_in):
     check("logout returns to the registered post_logout_redirect_uri with our state",
           path_of(page.url) == "/bye" and bye.get("state_matches") is True, (page.url, bye))
     check("logout removed or emptied the SSO cookie",
-          not [c for c in context.cookies(ISSUER) if c["name"] == COOKIE and c["value"] == sso["value"]])
+          not [c for c in context.cookies(ISSUER) if c["name"] == COOKIE and c["value"] == current["value"]])
 
     # After logout: prompt=none must say login_required (iss checked by openid-client even here).
     page.goto(RP + "/start?client=first_party&prompt=none")
@@ -429,11 +462,17 @@ def logout_phase(page, context, watch, signed_in):
     silent = rp_result(page)
     check("after logout, prompt=none answers login_required to the client",
           silent.get("ok") is False and (silent.get("error") or {}).get("error") == "login_required", silent)
-    # The old session cookie, replayed, is dead too.
-    context.add_cookies([{k: sso[k] for k in ("name", "value", "domain", "path", "secure", "httpOnly", "sameSite")}])
-    page.goto(RP + "/start?client=first_party")
+    # The session cookie, replayed after logout, is dead too; so is the one from before the
+    # prompt=login re-authentication, if that replaced it.
+    def replay(cookie):
+        context.clear_cookies()
+        context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path", "secure", "httpOnly", "sameSite")}])
+        page.goto(RP + "/start?client=first_party")
+        return sign_in_form_present(page)
+    if current["value"] != sso["value"]:
+        check("after logout, the session cookie from before prompt=login is dead too", replay(sso), page.url)
     check("after logout, a new authorization asks for the password again (even with the old cookie)",
-          sign_in_form_present(page), page.url)
+          replay(current), page.url, fatal=True)
     submit_sign_in(page)
     wait_until_off_issuer(page)
     again = rp_result(page)
@@ -482,6 +521,19 @@ def wrong_password_phase(browser):
     alert = p3.locator('[role="alert"], .error, .alert')
     check("wrong password: an error message is shown (role=alert or .error)", alert.count() > 0)
     p3.screenshot(path=os.path.join(SHOTS, "signin-error-desktop.png"), full_page=True)
+
+    # The right password, then deny at a forced consent: the client gets access_denied.
+    p3.goto(RP + "/start?client=consent&prompt=consent")
+    if sign_in_form_present(p3):
+        submit_sign_in(p3)
+    check("prompt=consent shows the consent page although consent was given",
+          on_issuer(p3.url) and path_of(p3.url) == "/consent", p3.url, fatal=True)
+    with p3.expect_navigation(timeout=TIMEOUT_MS):
+        p3.locator('button[name="decision"][value="deny"]').click()
+    wait_until_off_issuer(p3)
+    denied = rp_result(p3)
+    check("deny: the client gets error=access_denied (with state and iss, checked by openid-client)",
+          denied.get("ok") is False and (denied.get("error") or {}).get("error") == "access_denied", denied)
     bad.close()
 
 
