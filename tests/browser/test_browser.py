@@ -118,6 +118,18 @@ class Watch:
         if resp.request.resource_type == "document" and on_issuer(resp.url):
             self.documents.append(resp)
 
+    def set_cookie_headers(self):
+        """The Set-Cookie headers of the issuer's documents so far (for diagnostics)."""
+        out = []
+        for resp in self.documents:
+            try:
+                value = resp.header_value("set-cookie")
+            except Exception:
+                value = None
+            if value:
+                out.append(f"{resp.request.method} {path_of(resp.url)} -> {resp.status}: {value}")
+        return out
+
     def reset_navigations(self):
         self.navigations.clear()
 
@@ -368,6 +380,11 @@ def sign_in_phase(page, context, watch):
     page.keyboard.press("Tab")
     page.screenshot(path=os.path.join(SHOTS, "signin-focus-desktop.png"))
     submit_sign_in(page)
+    # Chromium refuses a __Host- cookie that lacks Secure (even on http://127.0.0.1, where it
+    # does accept Secure ones); say so plainly when the session cookie did not stick.
+    check(f"the browser stored the {COOKIE} cookie after sign-in",
+          any(c["name"] == COOKIE for c in context.cookies(ISSUER)),
+          f"now at {page.url}; Set-Cookie seen: {watch.set_cookie_headers()}")
     check("after sign-in the consent page asks (client requires consent)", on_issuer(page.url) and path_of(page.url) == "/consent",
           page.url, fatal=True)
     allow = page.locator('button[name="decision"][value="allow"]')
