@@ -127,16 +127,24 @@ fi
 
 EMAIL=browser.user@example.test
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')x9
-printf '%s\n' "$PASSWORD" | timeout 60 "$BIN" users create --email "$EMAIL" --password-stdin --username browseruser >"$TMP/user.json"
+if ! printf '%s\n' "$PASSWORD" | timeout 60 "$BIN" users create --email "$EMAIL" --password-stdin \
+  --username browseruser >"$TMP/user.json"; then
+  echo "portcullis users create failed" >&2
+  exit 1
+fi
 
-client_id() { "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["client_id"])'; }
-create_client() { # name [extra flags]
-  local name=$1
+create_client() { # name [extra flags]; prints the client_id
+  local name=$1 out=$TMP/client.json
   shift
-  timeout 60 "$BIN" clients create --name "$name" --public \
+  if ! timeout 60 "$BIN" clients create --name "$name" --public \
     --grant authorization_code --grant refresh_token \
     --scope openid --scope profile --scope email \
-    --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/bye" "$@" | client_id
+    --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/bye" "$@" >"$out" 2>"$TMP/client.err"; then
+    echo "portcullis clients create failed (does it have the SPEC §10 flags?):" >&2
+    cat "$TMP/client.err" >&2
+    return 1
+  fi
+  "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$out"
 }
 CLIENT_CONSENT=$(create_client "Example Notes")
 CLIENT_FIRST_PARTY=$(create_client "Example Dashboard" --no-consent)
