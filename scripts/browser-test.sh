@@ -72,6 +72,7 @@ fi
 
 TMP=$(mktemp -d)
 PIDS=()
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
