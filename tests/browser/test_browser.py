@@ -13,6 +13,7 @@ CLIENT_FIRST_PARTY. Exit status 0 only when every check passed.
 
 import json
 import os
+import re
 import sys
 import traceback
 import urllib.request
@@ -464,8 +465,10 @@ def logout_phase(page, context, watch, signed_in):
         # A confirmation page: confirm with its first submit button.
         note(f"logout shows a confirmation page at {path_of(page.url)}")
         shoot(page, "logout", "logout confirmation page", context)
+        buttons = page.locator('form button[type="submit"], form input[type="submit"]')
+        confirm = buttons.filter(has_text=re.compile(r"sign.?out|log.?out|yes", re.I))
         with page.expect_navigation(timeout=TIMEOUT_MS):
-            page.locator('form button[type="submit"]').first.click()
+            (confirm if confirm.count() else buttons).first.click()
     wait_until_off_issuer(page)
     bye = rp_result(page)
     check("logout returns to the registered post_logout_redirect_uri with our state",
