@@ -113,10 +113,10 @@ struct CreateClient {
     /// Display name.
     #[arg(long)]
     name: String,
-    /// A public client (no secret; password and refresh_token grants only).
+    /// A public client (no secret; no client_credentials; always PKCE).
     #[arg(long)]
     public: bool,
-    /// Allowed grant (repeatable): password, refresh_token, client_credentials.
+    /// Allowed grant (repeatable): authorization_code, password, refresh_token, client_credentials.
     #[arg(long = "grant")]
     grants: Vec<String>,
     /// Allowed scope (repeatable).
@@ -131,6 +131,19 @@ struct CreateClient {
     /// Access-token lifetime for this client (e.g. 5m).
     #[arg(long)]
     access_token_ttl: Option<String>,
+    /// Redirect URI for the authorization code flow (repeatable; exact match, any port on
+    /// http://127.0.0.1 and http://[::1]).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Skip the consent page (first-party applications).
+    #[arg(long)]
+    no_consent: bool,
+    /// Allow the authorization code flow without PKCE (confidential clients only).
+    #[arg(long)]
+    no_pkce: bool,
 }
 
 #[derive(Args, Debug)]
@@ -263,6 +276,10 @@ async fn clients(config: Config, cmd: ClientsCommand) -> Result<(), String> {
                 audiences: a.audiences,
                 tenant: a.tenant,
                 access_ttl_secs,
+                redirect_uris: a.redirect_uris,
+                post_logout_redirect_uris: a.post_logout_redirect_uris,
+                require_consent: Some(!a.no_consent),
+                require_pkce: Some(!a.no_pkce),
                 ..ClientSpec::default()
             };
             print_json(&domain.create_client(spec, &cli_meta()).await.map_err(describe)?)

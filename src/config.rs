@@ -2,6 +2,7 @@
 //! optional TOML file (`PORTCULLIS_CONFIG`), validated once at start.
 
 mod parse;
+mod ui;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use parse::parse_duration;
+pub use ui::UiConfig;
 use parse::{Source, ip_net_list};
 
 /// A configuration value that could not be used; the message names the variable.
@@ -196,6 +198,8 @@ pub struct Config {
     pub password_reset_ttl: Duration,
     /// Lifetime of an email-verification token.
     pub email_verify_ttl: Duration,
+    /// Hosted pages and browser sessions.
+    pub ui: UiConfig,
 }
 
 /// A string that never appears in logs or Debug output.
@@ -367,6 +371,7 @@ impl Config {
             mail,
             password_reset_ttl,
             email_verify_ttl,
+            ui: UiConfig::from_source(&s)?,
         })
     }
 

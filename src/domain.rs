@@ -1,7 +1,10 @@
 //! Business rules. Nothing here knows HTTP; handlers translate requests into these calls.
 
 pub mod admin;
+pub mod authorize;
 pub mod clients;
+pub mod code_grant;
+pub mod consent;
 pub mod error;
 pub mod grants;
 pub mod limits;
@@ -11,6 +14,7 @@ pub mod oauth;
 pub mod password;
 pub mod recovery;
 pub mod selfservice;
+pub mod sso;
 pub mod tokens;
 pub mod users;
 pub mod validate;

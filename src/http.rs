@@ -11,6 +11,7 @@ mod health;
 mod metrics;
 mod oauth;
 mod openapi;
+pub mod pages;
 pub mod ratelimit;
 mod recovery;
 mod users;
@@ -82,6 +83,33 @@ pub fn router(state: AppState) -> Router {
             get(users::list_sessions).delete(users::delete_sessions),
         )
         .route("/users/me/sessions/{id}", delete(users::delete_session))
+        .route(
+            "/oauth/authorize",
+            get(pages::authorize::authorize).post(pages::authorize::authorize),
+        )
+        .route("/oauth/logout", get(pages::logout::logout).post(pages::logout::logout))
+        .route("/login", get(pages::signin::show_login).post(pages::signin::submit_login))
+        .route("/signup", get(pages::signin::show_signup).post(pages::signin::submit_signup))
+        .route("/consent", get(pages::consent::show).post(pages::consent::submit))
+        .route("/account", get(pages::account::show))
+        .route("/account/profile", post(pages::account::profile))
+        .route("/account/password", post(pages::account::password))
+        .route("/account/sessions/end", post(pages::account::end_session))
+        .route("/account/consents/revoke", post(pages::account::revoke_consent))
+        .route(
+            "/password/forgot",
+            get(pages::recovery::show_forgot).post(pages::recovery::submit_forgot),
+        )
+        .route(
+            "/password/reset",
+            get(pages::recovery::show_reset).post(pages::recovery::submit_reset),
+        )
+        .route(
+            "/email/verify",
+            get(pages::recovery::show_verify).post(pages::recovery::submit_verify),
+        )
+        .route("/assets/portcullis.css", get(pages::stylesheet))
+        .route("/assets/theme.css", get(pages::theme))
         .route("/metrics", get(metrics::render).with_state(metrics::state()))
         .route("/openapi.json", get(openapi::document))
         .merge(openapi::ui())

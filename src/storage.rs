@@ -6,10 +6,13 @@
 pub mod action_tokens;
 pub mod admin;
 pub mod audit;
+pub mod authorization;
 pub mod clients;
+pub mod consents;
 pub mod keys;
 pub mod roles;
 pub mod sessions;
+pub mod sso;
 pub mod tenants;
 pub mod users;
 

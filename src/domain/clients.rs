@@ -5,13 +5,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
 use super::error::{DomainError, DomainResult, FieldError};
-use super::oauth::OAuthError;
+use super::oauth::{GrantType, OAuthError};
 use super::{Domain, Meta};
 use crate::clock::rfc3339;
 use crate::storage::clients::ClientRecord;
 
-/// Grants a client may be allowed.
-pub const GRANT_TYPES: [&str; 3] = ["password", "refresh_token", "client_credentials"];
 /// The id of the built-in client behind `/auth/*`.
 pub const FIRST_PARTY_CLIENT: &str = "portcullis";
 
@@ -36,6 +34,14 @@ pub struct ClientSpec {
     pub refresh_idle_secs: Option<i64>,
     /// Refresh absolute lifetime, seconds.
     pub refresh_max_secs: Option<i64>,
+    /// Redirect URIs for the authorization code flow.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Ask the user for consent (default true).
+    pub require_consent: Option<bool>,
+    /// Demand PKCE (default true; public clients cannot turn it off).
+    pub require_pkce: Option<bool>,
 }
 
 /// A client as the admin API shows it; `client_secret` only right after creation or rotation.
@@ -64,6 +70,14 @@ pub struct ClientView {
     pub refresh_token_idle_ttl: Option<i64>,
     /// Refresh absolute lifetime override, seconds.
     pub refresh_token_max_ttl: Option<i64>,
+    /// Redirect URIs (authorization code flow).
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs (RP-initiated logout).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Whether the user is asked for consent.
+    pub require_consent: bool,
+    /// Whether PKCE (S256) is required.
+    pub require_pkce: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -85,6 +99,10 @@ impl ClientView {
             access_token_ttl: c.access_ttl_secs,
             refresh_token_idle_ttl: c.refresh_idle_secs,
             refresh_token_max_ttl: c.refresh_max_secs,
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            require_consent: c.require_consent,
+            require_pkce: c.require_pkce,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -96,6 +114,11 @@ pub fn valid_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Whether a client may use a grant.
+pub fn allows(client: &ClientRecord, grant: GrantType) -> bool {
+    client.grant_types.iter().any(|g| g == grant.as_str())
 }
 
 /// Checks grants, scopes, audiences and lifetimes of a client spec.
@@ -112,11 +135,12 @@ pub fn validate_spec(spec: &ClientSpec) -> DomainResult<()> {
         ));
     }
     for g in &spec.grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
+        if GrantType::parse(g).is_none() {
+            let all: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
             errors.push(FieldError::new(
                 "grant_types",
                 "unsupported",
-                format!("{g} is not one of password, refresh_token, client_credentials"),
+                format!("{g} is not one of {}", all.join(", ")),
             ));
         }
     }
@@ -126,6 +150,33 @@ pub fn validate_spec(spec: &ClientSpec) -> DomainResult<()> {
             "public_client",
             "a public client cannot use client_credentials",
         ));
+    }
+    if spec.public && spec.require_pkce == Some(false) {
+        errors.push(FieldError::new(
+            "require_pkce",
+            "public_client",
+            "a public client must use PKCE",
+        ));
+    }
+    if spec.grant_types.iter().any(|g| g == "authorization_code") && spec.redirect_uris.is_empty() {
+        errors.push(FieldError::new(
+            "redirect_uris",
+            "required",
+            "the authorization_code grant needs at least one redirect URI",
+        ));
+    }
+    for (field, uris) in [
+        ("redirect_uris", &spec.redirect_uris),
+        ("post_logout_redirect_uris", &spec.post_logout_redirect_uris),
+    ] {
+        if uris.len() > 20 {
+            errors.push(FieldError::new(field, "too_many", "at most 20 URIs"));
+        }
+        for u in uris {
+            if let Err(why) = valid_redirect_uri(u) {
+                errors.push(FieldError::new(field, "invalid_uri", format!("{u:?}: {why}")));
+            }
+        }
     }
     for s in &spec.scopes {
         if !valid_scope_token(s) {
@@ -174,6 +225,61 @@ pub fn validate_spec(spec: &ClientSpec) -> DomainResult<()> {
     }
 }
 
+/// Checks a redirect URI a client registers: absolute, no fragment, and `https`, `http` on a
+/// loopback host (RFC 8252 §7.3), or a private-use scheme with a dot (RFC 8252 §7.1).
+pub fn valid_redirect_uri(raw: &str) -> Result<(), &'static str> {
+    if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must be at most 2000 characters without spaces");
+    }
+    let url = url::Url::parse(raw).map_err(|_| "is not an absolute URI")?;
+    if url.fragment().is_some() {
+        return Err("must not have a fragment");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        "http" => Err("http is only allowed on a loopback host; use https"),
+        s if s.contains('.') => Ok(()),
+        _ => Err("must be https, http on a loopback host, or a private-use scheme like com.example.app"),
+    }
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Whether `given` matches a registered URI: exactly, or for `http://127.0.0.1` and
+/// `http://[::1]` with any port (RFC 8252 §7.3).
+pub fn redirect_matches(registered: &[String], given: &str) -> bool {
+    if registered.iter().any(|r| r == given) {
+        return true;
+    }
+    let Ok(given_url) = url::Url::parse(given) else {
+        return false;
+    };
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) && is_loopback_host(u)
+    };
+    if !loopback_ip(&given_url) {
+        return false;
+    }
+    let without_port = |mut u: url::Url| {
+        let _ = u.set_port(None);
+        u.to_string()
+    };
+    let given_norm = without_port(given_url);
+    registered
+        .iter()
+        .filter_map(|r| url::Url::parse(r).ok())
+        .filter(loopback_ip)
+        .any(|r| without_port(r) == given_norm)
+}
+
 /// A new random secret (256 bits, base64url).
 pub fn new_secret() -> DomainResult<String> {
     let mut bytes = [0u8; 32];
@@ -212,6 +318,10 @@ impl Domain {
             access_ttl_secs: spec.access_ttl_secs,
             refresh_idle_secs: spec.refresh_idle_secs,
             refresh_max_secs: spec.refresh_max_secs,
+            redirect_uris: dedup(spec.redirect_uris),
+            post_logout_redirect_uris: dedup(spec.post_logout_redirect_uris),
+            require_consent: spec.require_consent.unwrap_or(true),
+            require_pkce: spec.public || spec.require_pkce.unwrap_or(true),
             created_at: now,
             updated_at: now,
         };

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::clients::sha256_hex;
+use super::oauth::GrantType;
 use super::tokens::{Subject, TokenResponse, grant_scope};
 use super::{Domain, DomainError, DomainResult, Meta};
 use crate::config::Secret;
@@ -10,17 +11,19 @@ use crate::storage::clients::ClientRecord;
 use crate::storage::sessions::{RefreshOutcome, SessionRecord};
 use crate::storage::users::UserRecord;
 
-fn allows(client: &ClientRecord, grant: &str) -> DomainResult<()> {
-    if client.grant_types.iter().any(|g| g == grant) {
+/// Refuses a grant the client is not registered for.
+pub(super) fn allows(client: &ClientRecord, grant: GrantType) -> DomainResult<()> {
+    if super::clients::allows(client, grant) {
         Ok(())
     } else {
         Err(DomainError::UnauthorizedClient(format!(
-            "this client may not use the {grant} grant"
+            "this client may not use the {} grant",
+            grant.as_str()
         )))
     }
 }
 
-fn scope_error(e: super::oauth::OAuthError) -> DomainError {
+pub(super) fn scope_error(e: super::oauth::OAuthError) -> DomainError {
     DomainError::InvalidScope(e.description)
 }
 
@@ -95,7 +98,7 @@ impl Domain {
         scope: Option<Vec<String>>,
         meta: &Meta,
     ) -> DomainResult<TokenResponse> {
-        allows(client, "password")?;
+        allows(client, GrantType::Password)?;
         let scopes = grant_scope(scope, &client.scopes).map_err(scope_error)?;
         self.limit_login_ip(meta).await?;
         // Only the built-in client serves every tenant; others log in their own tenant's users.
@@ -131,6 +134,9 @@ impl Domain {
             revoked_reason: None,
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            kind: "refresh".into(),
+            parent_id: None,
+            amr: vec!["pwd".into()],
         };
         let (refresh, hash) = self.new_refresh_token()?;
         let event = Meta {
@@ -145,6 +151,8 @@ impl Domain {
             user,
             sid: &session.id,
             auth_time: session.auth_time,
+            amr: &session.amr,
+            nonce: None,
         };
         self.mint(client, &subject, &scopes, issue_refresh.then_some(refresh))
     }
@@ -158,7 +166,7 @@ impl Domain {
         scope: Option<Vec<String>>,
         meta: &Meta,
     ) -> DomainResult<TokenResponse> {
-        allows(client, "refresh_token")?;
+        allows(client, GrantType::RefreshToken)?;
         let invalid = || DomainError::InvalidToken("the refresh token is invalid, expired or revoked".into());
         let hash = sha256_hex(token);
         // Check ownership and scope before consuming, so neither another client nor a bad
@@ -220,6 +228,8 @@ impl Domain {
             user: &user,
             sid: &session.id,
             auth_time: session.auth_time,
+            amr: &session.amr,
+            nonce: None,
         };
         self.mint(client, &subject, &scopes, Some(new_token))
     }
@@ -235,7 +245,7 @@ impl Domain {
                 "public clients cannot use client_credentials".into(),
             ));
         }
-        allows(client, "client_credentials")?;
+        allows(client, GrantType::ClientCredentials)?;
         let allowed: Vec<String> = client
             .scopes
             .iter()

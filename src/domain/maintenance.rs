@@ -10,11 +10,13 @@ use crate::clock::duration_ms;
 const KEEP_REVOKED: Duration = Duration::from_secs(86_400);
 
 impl Domain {
-    /// Deletes expired sessions, sessions revoked more than a day ago, and expired emailed tokens.
+    /// Deletes expired sessions, sessions revoked more than a day ago, expired authorization
+    /// codes and requests, and expired emailed tokens.
     pub async fn purge(&self) -> DomainResult<u64> {
         let now = self.clock.now_ms();
         let sessions = self.store.purge_sessions(now, now - duration_ms(KEEP_REVOKED)).await?;
-        Ok(sessions + self.store.purge_action_tokens(now).await?)
+        let codes = self.store.purge_authorization(now).await?;
+        Ok(sessions + codes + self.store.purge_action_tokens(now).await?)
     }
 
     /// Runs [`Domain::purge`] forever at the configured interval.

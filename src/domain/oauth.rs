@@ -1,4 +1,42 @@
-//! OAuth 2.0 error codes (RFC 6749 §5.2, RFC 7009, RFC 7662).
+//! OAuth 2.0 grant types and error codes (RFC 6749 §5.2, RFC 7009, RFC 7662).
+
+/// A grant type of the token endpoint, parsed once from `grant_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1, with PKCE).
+    AuthorizationCode,
+    /// `password` (resource owner credentials).
+    Password,
+    /// `refresh_token`.
+    RefreshToken,
+    /// `client_credentials`.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type, in the order discovery lists them.
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::Password,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Parses a wire value; `None` for grants this server does not support.
+    pub fn parse(v: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == v)
+    }
+}
 
 /// The `error` value of an OAuth error response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -166,6 +166,9 @@ impl Domain {
     /// Ends one of the caller's sessions.
     pub async fn end_my_session(&self, p: &Principal, id: &str, meta: &Meta) -> DomainResult<()> {
         match self.store.session(id).await? {
+            Some(s) if s.user_id == p.user.id && s.revoked_at.is_none() && s.kind == "sso" => {
+                self.end_browser_session(&s, "signed_out", &p.meta(meta)).await
+            }
             Some(s) if s.user_id == p.user.id && s.revoked_at.is_none() => {
                 self.end_session(&s, "signed_out", &p.meta(meta)).await
             }

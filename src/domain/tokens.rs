@@ -69,6 +69,10 @@ pub enum Subject<'a> {
         sid: &'a str,
         /// When the password was checked, unix seconds.
         auth_time: i64,
+        /// How the user authenticated (`pwd`, `otp`, …).
+        amr: &'a [String],
+        /// OIDC `nonce` of the authorization request, echoed in the ID token.
+        nonce: Option<&'a str>,
     },
     /// The client itself (client_credentials).
     Client,
@@ -168,16 +172,17 @@ impl Domain {
         if let Some(sid) = sid {
             claims.insert("sid".into(), json!(sid));
         }
-        if let Subject::User { auth_time, .. } = subject {
+        if let Subject::User { auth_time, amr, .. } = subject {
             claims.insert("auth_time".into(), json!(auth_time));
+            claims.insert("amr".into(), json!(amr));
         }
         let access_token = self
             .keys
             .sign("at+jwt", claims)
             .map_err(|e| DomainError::Internal(e.to_string()))?;
         let id_token = match subject {
-            Subject::User { user, sid, auth_time } if scopes.iter().any(|s| s == "openid") => {
-                Some(self.id_token(client, user, sid, *auth_time, scopes, now, ttl)?)
+            Subject::User { .. } if scopes.iter().any(|s| s == "openid") => {
+                Some(self.id_token(client, subject, scopes, now, ttl)?)
             }
             _ => None,
         };
@@ -191,17 +196,24 @@ impl Domain {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn id_token(
         &self,
         client: &ClientRecord,
-        user: &UserRecord,
-        sid: &str,
-        auth_time: i64,
+        subject: &Subject<'_>,
         scopes: &[String],
         now: i64,
         ttl: i64,
     ) -> DomainResult<String> {
+        let Subject::User {
+            user,
+            sid,
+            auth_time,
+            amr,
+            nonce,
+        } = subject
+        else {
+            return Err(DomainError::Internal("an ID token needs a user".into()));
+        };
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("sub".into(), json!(user.id));
@@ -211,6 +223,10 @@ impl Domain {
         claims.insert("iat".into(), json!(now));
         claims.insert("auth_time".into(), json!(auth_time));
         claims.insert("sid".into(), json!(sid));
+        claims.insert("amr".into(), json!(amr));
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
         user_claims(user, scopes, &mut claims);
         self.keys
             .sign("JWT", claims)

@@ -13,7 +13,8 @@ use super::extract::{ClientMeta, bearer_token};
 use super::form::{Form, client_credentials};
 use crate::config::Secret;
 use crate::domain::clients::sha256_hex;
-use crate::domain::oauth::{OAuthCode, OAuthError};
+use crate::domain::code_grant::CodeExchange;
+use crate::domain::oauth::{GrantType, OAuthCode, OAuthError};
 use crate::domain::tokens::{TokenResponse, parse_scope};
 use crate::storage::clients::ClientRecord;
 
@@ -37,7 +38,7 @@ async fn authenticated_client(app: &AppState, headers: &HeaderMap, form: &Form) 
 /// `POST /oauth/token`.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content_type = "application/x-www-form-urlencoded", content = String,
-        description = "grant_type=password|refresh_token|client_credentials, with username, password, refresh_token, scope, client_id, client_secret as the grant needs"),
+        description = "grant_type=authorization_code|password|refresh_token|client_credentials, with code, redirect_uri, code_verifier, username, password, refresh_token, scope, client_id, client_secret as the grant needs"),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client"), (status = 429)))]
 pub async fn token(
     State(app): State<AppState>,
@@ -45,42 +46,45 @@ pub async fn token(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (headers, form) = Form::read(req).await?;
-    let grant_type = form.require("grant_type")?.to_string();
-    if !matches!(grant_type.as_str(), "password" | "refresh_token" | "client_credentials") {
+    let grant_type = form.require("grant_type")?;
+    let Some(grant) = GrantType::parse(grant_type) else {
         return Err(OAuthError::new(
             OAuthCode::UnsupportedGrantType,
             format!("grant_type {grant_type} is not supported"),
         )
         .into());
-    }
+    };
     let client = authenticated_client(&app, &headers, &form).await?;
     let meta = crate::domain::Meta {
         actor_id: Some(client.id.clone()),
         ..meta
     };
     let scope = parse_scope(form.get("scope"))?;
-    let res: TokenResponse = match grant_type.as_str() {
-        "password" => {
+    let domain = &app.domain;
+    let res: TokenResponse = match grant {
+        GrantType::AuthorizationCode => {
+            let exchange = CodeExchange {
+                code: form.require("code")?,
+                redirect_uri: form.get("redirect_uri"),
+                code_verifier: form.get("code_verifier"),
+            };
+            domain.authorization_code_grant(&client, exchange, &meta).await
+        }
+        GrantType::Password => {
             let username = form.require("username")?;
             let password = Secret::new(form.require("password")?);
-            app.domain
+            domain
                 .password_grant(&client, &client.tenant_id, username, &password, scope, &meta)
                 .await
-                .map_err(OAuthError::from)?
         }
-        "refresh_token" => {
+        GrantType::RefreshToken => {
             let token = form.require("refresh_token")?;
-            app.domain
-                .refresh_grant(&client, token, scope, &meta)
-                .await
-                .map_err(OAuthError::from)?
+            domain.refresh_grant(&client, token, scope, &meta).await
         }
-        _ => app
-            .domain
-            .client_credentials_grant(&client, scope)
-            .map_err(OAuthError::from)?,
-    };
-    super::metrics::token_issued(&grant_type);
+        GrantType::ClientCredentials => domain.client_credentials_grant(&client, scope),
+    }
+    .map_err(OAuthError::from)?;
+    super::metrics::token_issued(grant.as_str());
     Ok(no_store(Json(res)))
 }
 

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use crate::domain::oauth::GrantType;
 
 /// The public signing keys, served from memory with caching headers and 304 support.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth", responses((status = 200), (status = 304)))]
@@ -40,15 +41,21 @@ pub async fn discovery(State(app): State<AppState>) -> Response {
     let iss = &app.domain.issuer;
     let body = serde_json::json!({
         "issuer": iss,
+        "authorization_endpoint": format!("{iss}/oauth/authorize"),
         "token_endpoint": format!("{iss}/oauth/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "end_session_endpoint": format!("{iss}/oauth/logout"),
         "registration_endpoint": serde_json::Value::Null,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "response_types_supported": [],
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -57,11 +64,12 @@ pub async fn discovery(State(app): State<AppState>) -> Response {
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "userinfo_signing_alg_values_supported": ["none"],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "azp", "sid", "client_id", "scope",
+            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "azp", "sid", "nonce", "amr", "client_id", "scope",
             "roles", "tenant", "email", "email_verified", "preferred_username", "name", "given_name",
             "family_name", "locale", "updated_at"
         ],
         "claims_parameter_supported": false,
+        "ui_locales_supported": ["en"],
         "request_parameter_supported": false,
         "service_documentation": format!("{iss}/docs"),
     });

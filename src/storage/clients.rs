@@ -33,6 +33,14 @@ pub struct ClientRecord {
     pub refresh_idle_secs: Option<i64>,
     /// Refresh absolute lifetime override, seconds.
     pub refresh_max_secs: Option<i64>,
+    /// Where authorization responses may go (exact match; loopback any port).
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Ask the user before issuing a code (off for first-party apps).
+    pub require_consent: bool,
+    /// Demand PKCE (S256) on the authorization code flow; always on for public clients.
+    pub require_pkce: bool,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -40,7 +48,8 @@ pub struct ClientRecord {
 }
 
 const COLUMNS: &str = "id, tenant_id, name, secret_hash, public, first_party, grant_types, scopes, audiences, \
-     access_ttl_secs, refresh_idle_secs, refresh_max_secs, created_at, updated_at";
+     access_ttl_secs, refresh_idle_secs, refresh_max_secs, created_at, updated_at, \
+     redirect_uris, post_logout_redirect_uris, require_consent, require_pkce";
 
 fn split(v: &str) -> Vec<String> {
     v.split_whitespace().map(str::to_string).collect()
@@ -60,6 +69,10 @@ fn client_from_row(r: &AnyRow) -> Result<ClientRecord, sqlx::Error> {
         access_ttl_secs: r.try_get("access_ttl_secs")?,
         refresh_idle_secs: r.try_get("refresh_idle_secs")?,
         refresh_max_secs: r.try_get("refresh_max_secs")?,
+        redirect_uris: split(&r.try_get::<String, _>("redirect_uris")?),
+        post_logout_redirect_uris: split(&r.try_get::<String, _>("post_logout_redirect_uris")?),
+        require_consent: flag(r.try_get("require_consent")?),
+        require_pkce: flag(r.try_get("require_pkce")?),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -99,7 +112,7 @@ impl Store {
     pub async fn insert_client(&self, c: &ClientRecord, event: &NewEvent) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -115,6 +128,10 @@ impl Store {
         .bind(c.refresh_max_secs)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.redirect_uris.join(" "))
+        .bind(c.post_logout_redirect_uris.join(" "))
+        .bind(i64::from(c.require_consent))
+        .bind(i64::from(c.require_pkce))
         .execute(&mut *tx)
         .await?;
         event.insert(&mut tx).await?;
@@ -122,12 +139,14 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites a client's mutable fields (name, grants, scopes, audiences, lifetimes, secret).
+    /// Rewrites a client's mutable fields (name, grants, scopes, audiences, lifetimes, secret,
+    /// redirect URIs, consent and PKCE switches).
     pub async fn update_client(&self, c: &ClientRecord, event: &NewEvent) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let n = sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, grant_types = $4, scopes = $5, audiences = $6, \
-             access_ttl_secs = $7, refresh_idle_secs = $8, refresh_max_secs = $9, updated_at = $10 WHERE id = $1",
+             access_ttl_secs = $7, refresh_idle_secs = $8, refresh_max_secs = $9, updated_at = $10, \
+             redirect_uris = $11, post_logout_redirect_uris = $12, require_consent = $13, require_pkce = $14 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -139,6 +158,10 @@ impl Store {
         .bind(c.refresh_idle_secs)
         .bind(c.refresh_max_secs)
         .bind(c.updated_at)
+        .bind(c.redirect_uris.join(" "))
+        .bind(c.post_logout_redirect_uris.join(" "))
+        .bind(i64::from(c.require_consent))
+        .bind(i64::from(c.require_pkce))
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -37,6 +37,12 @@ pub struct SessionRecord {
     pub ip: Option<String>,
     /// User agent at login.
     pub user_agent: Option<String>,
+    /// `refresh` (a client's token family) or `sso` (a browser session).
+    pub kind: String,
+    /// The browser session this one was opened through, if any.
+    pub parent_id: Option<String>,
+    /// Authentication methods used at sign-in (`pwd`, `otp`, …).
+    pub amr: Vec<String>,
 }
 
 impl SessionRecord {
@@ -61,10 +67,11 @@ pub enum RefreshOutcome {
     Unknown,
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, s.tenant_id, s.client_id, s.scope, s.auth_time, s.created_at, \
-     s.last_used_at, s.idle_expires_at, s.expires_at, s.revoked_at, s.revoked_reason, s.ip, s.user_agent";
+pub(super) const SESSION_COLUMNS: &str = "s.id, s.user_id, s.tenant_id, s.client_id, s.scope, s.auth_time, s.created_at, \
+     s.last_used_at, s.idle_expires_at, s.expires_at, s.revoked_at, s.revoked_reason, s.ip, s.user_agent, s.kind, \
+     s.parent_id, s.amr";
 
-fn session_from_row(r: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
+pub(super) fn session_from_row(r: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
     Ok(SessionRecord {
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,
@@ -80,10 +87,17 @@ fn session_from_row(r: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
         revoked_reason: r.try_get("revoked_reason")?,
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
+        kind: r.try_get("kind")?,
+        parent_id: r.try_get("parent_id")?,
+        amr: r
+            .try_get::<String, _>("amr")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
     })
 }
 
-async fn insert_token(tx: &mut Transaction<'_, Any>, hash: &str, session: &SessionRecord, now: i64) -> StoreResult<()> {
+pub(super) async fn insert_token(tx: &mut Transaction<'_, Any>, hash: &str, session: &SessionRecord, now: i64) -> StoreResult<()> {
     sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, scope, created_at) VALUES ($1, $2, $3, $4)")
         .bind(hash)
         .bind(&session.id)
@@ -91,6 +105,38 @@ async fn insert_token(tx: &mut Transaction<'_, Any>, hash: &str, session: &Sessi
         .bind(now)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Inserts a session row; `cookie_hash` only for browser sessions.
+pub(super) async fn insert_session(
+    tx: &mut Transaction<'_, Any>,
+    s: &SessionRecord,
+    cookie_hash: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, tenant_id, client_id, scope, auth_time, created_at, last_used_at, \
+         idle_expires_at, expires_at, ip, user_agent, kind, parent_id, amr, cookie_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&s.id)
+    .bind(&s.user_id)
+    .bind(&s.tenant_id)
+    .bind(&s.client_id)
+    .bind(&s.scope)
+    .bind(s.auth_time)
+    .bind(s.created_at)
+    .bind(s.last_used_at)
+    .bind(s.idle_expires_at)
+    .bind(s.expires_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(&s.kind)
+    .bind(&s.parent_id)
+    .bind(s.amr.join(" "))
+    .bind(cookie_hash)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -104,24 +150,7 @@ impl Store {
     /// Opens a session with its first refresh token and records the login, atomically.
     pub async fn create_session(&self, s: &SessionRecord, token_hash: &str, event: &NewEvent) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, tenant_id, client_id, scope, auth_time, created_at, last_used_at, \
-             idle_expires_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&s.id)
-        .bind(&s.user_id)
-        .bind(&s.tenant_id)
-        .bind(&s.client_id)
-        .bind(&s.scope)
-        .bind(s.auth_time)
-        .bind(s.created_at)
-        .bind(s.last_used_at)
-        .bind(s.idle_expires_at)
-        .bind(s.expires_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .execute(&mut *tx)
-        .await?;
+        insert_session(&mut tx, s, None).await?;
         insert_token(&mut tx, token_hash, s, s.created_at).await?;
         event.insert(&mut tx).await?;
         tx.commit().await?;

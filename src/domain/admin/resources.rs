@@ -27,6 +27,14 @@ pub struct ClientChange {
     pub refresh_idle_secs: Option<Option<i64>>,
     /// Refresh absolute lifetime, seconds.
     pub refresh_max_secs: Option<Option<i64>>,
+    /// Redirect URIs.
+    pub redirect_uris: Option<Vec<String>>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Ask for consent.
+    pub require_consent: Option<bool>,
+    /// Demand PKCE.
+    pub require_pkce: Option<bool>,
 }
 
 fn key_error(e: KeyError) -> DomainError {
@@ -90,6 +98,12 @@ impl Domain {
             access_ttl_secs: change.access_ttl_secs.unwrap_or(c.access_ttl_secs),
             refresh_idle_secs: change.refresh_idle_secs.unwrap_or(c.refresh_idle_secs),
             refresh_max_secs: change.refresh_max_secs.unwrap_or(c.refresh_max_secs),
+            redirect_uris: change.redirect_uris.unwrap_or(c.redirect_uris.clone()),
+            post_logout_redirect_uris: change
+                .post_logout_redirect_uris
+                .unwrap_or(c.post_logout_redirect_uris.clone()),
+            require_consent: Some(change.require_consent.unwrap_or(c.require_consent)),
+            require_pkce: Some(change.require_pkce.unwrap_or(c.require_pkce)),
         };
         validate_spec(&spec)?;
         let now = self.clock.now_ms();
@@ -101,6 +115,10 @@ impl Domain {
             access_ttl_secs: spec.access_ttl_secs,
             refresh_idle_secs: spec.refresh_idle_secs,
             refresh_max_secs: spec.refresh_max_secs,
+            redirect_uris: dedup(spec.redirect_uris),
+            post_logout_redirect_uris: dedup(spec.post_logout_redirect_uris),
+            require_consent: spec.require_consent.unwrap_or(true),
+            require_pkce: c.public || spec.require_pkce.unwrap_or(true),
             updated_at: now,
             ..c
         };

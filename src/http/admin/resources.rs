@@ -57,6 +57,14 @@ pub struct CreateClientBody {
     refresh_token_idle_ttl: Option<i64>,
     #[serde(default)]
     refresh_token_max_ttl: Option<i64>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    require_consent: Option<bool>,
+    #[serde(default)]
+    require_pkce: Option<bool>,
 }
 
 /// `PATCH /admin/clients/{client_id}` body; `null` clears a lifetime override.
@@ -77,6 +85,14 @@ pub struct PatchClientBody {
     refresh_token_idle_ttl: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
     refresh_token_max_ttl: Option<Option<i64>>,
+    #[serde(default)]
+    redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    require_consent: Option<bool>,
+    #[serde(default)]
+    require_pkce: Option<bool>,
 }
 
 /// `POST /admin/tenants` body.
@@ -169,6 +185,10 @@ pub async fn create_client(
         access_ttl_secs: body.access_token_ttl,
         refresh_idle_secs: body.refresh_token_idle_ttl,
         refresh_max_secs: body.refresh_token_max_ttl,
+        redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        require_consent: body.require_consent,
+        require_pkce: body.require_pkce,
     };
     let client = app
         .domain
@@ -204,6 +224,10 @@ pub async fn patch_client(
         access_ttl_secs: body.access_token_ttl,
         refresh_idle_secs: body.refresh_token_idle_ttl,
         refresh_max_secs: body.refresh_token_max_ttl,
+        redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        require_consent: body.require_consent,
+        require_pkce: body.require_pkce,
     };
     Ok(Json(app.domain.admin_update_client(client, change, &c.meta).await?))
 }
