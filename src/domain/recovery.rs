@@ -49,10 +49,14 @@ impl From<super::password::HashError> for RecoveryError {
     }
 }
 
-/// The password-reset link's path under the issuer.
-pub const RESET_PATH: &str = "/auth/password/reset";
-/// The email-verification link's path under the issuer.
-pub const VERIFY_PATH: &str = "/auth/email/verify";
+/// The password-reset link's path under the issuer (the hosted page).
+pub const RESET_PATH: &str = "/password/reset";
+/// The email-verification link's path under the issuer (the hosted page).
+pub const VERIFY_PATH: &str = "/email/verify";
+/// Where an application posts a reset token itself (JSON API).
+pub const RESET_API_PATH: &str = "/auth/password/reset";
+/// Where an application posts a verification token itself (JSON API).
+pub const VERIFY_API_PATH: &str = "/auth/email/verify";
 
 impl Domain {
     /// Counts one request against `limit` under `key`; refuses past it.
@@ -112,7 +116,7 @@ impl Domain {
             body: format!(
                 "Someone (hopefully you) asked to reset the password of your account.\r\n\r\n\
                  Open this link to choose a new password:\r\n\r\n{link}\r\n\r\n\
-                 Or send this token to POST {RESET_PATH} with your new password:\r\n\r\n{token}\r\n\r\n\
+                 Or send this token to POST {RESET_API_PATH} with your new password:\r\n\r\n{token}\r\n\r\n\
                  The link works once and expires in {minutes} minutes. Using it signs you out everywhere.\r\n\
                  If you did not ask for this, ignore this message: your password stays as it is.\r\n"
             ),
@@ -191,7 +195,7 @@ impl Domain {
             body: format!(
                 "Please confirm that this address belongs to your account.\r\n\r\n\
                  Open this link:\r\n\r\n{link}\r\n\r\n\
-                 Or send this token to POST {VERIFY_PATH}:\r\n\r\n{token}\r\n\r\n\
+                 Or send this token to POST {VERIFY_API_PATH}:\r\n\r\n{token}\r\n\r\n\
                  The link works once and expires in {hours} hours.\r\n\
                  If you did not create an account, ignore this message.\r\n"
             ),

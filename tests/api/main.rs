@@ -9,6 +9,10 @@ mod admin_resources;
 #[allow(dead_code)]
 mod admin_support;
 mod admin_users;
+mod browser_flow;
+mod browser_pages;
+#[allow(dead_code)]
+mod browser_support;
 mod cli;
 mod crash;
 mod health;

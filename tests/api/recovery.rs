@@ -87,7 +87,7 @@ fn link_in(mail: &str, app: &TestApp, path: &str) -> (String, String) {
 }
 
 fn reset_token(mail: &str, app: &TestApp) -> String {
-    link_in(mail, app, "/auth/password/reset").1
+    link_in(mail, app, "/password/reset").1
 }
 
 async fn forgot(app: &TestApp, email: &str) -> (StatusCode, Value) {
@@ -142,8 +142,12 @@ async fn forgot_answers_alike_for_known_and_unknown_emails_and_mails_a_link() {
             "{header} missing in:\n{mail}"
         );
     }
-    let (link, _) = link_in(mail, &app, "/auth/password/reset");
-    assert!(link.starts_with(&format!("{}/auth/password/reset?token=", issuer(&app))));
+    let (link, _) = link_in(mail, &app, "/password/reset");
+    assert!(link.starts_with(&format!("{}/password/reset?token=", issuer(&app))));
+    // The link opens the hosted reset page (not a 405 as it did before the pages existed).
+    let page = app.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
 }
 
 #[tokio::test]
@@ -368,7 +372,7 @@ async fn email_verification_happy_path_and_single_use() {
     assert_eq!(request_verification(&app, access).await, StatusCode::ACCEPTED);
     let m = wait_for_mails(&app, 1).await;
     assert!(m[0].contains("Subject: Confirm your email address"), "{}", m[0]);
-    let (_, token) = link_in(&m[0], &app, "/auth/email/verify");
+    let (_, token) = link_in(&m[0], &app, "/email/verify");
 
     let (status, user) = json_of(verify(&app, &token).await).await;
     assert_eq!(status, StatusCode::OK, "{user}");
@@ -397,7 +401,7 @@ async fn the_older_services_paths_still_work() {
 
     let access = login_with_token(&app, "legacy@example.com", NEW_PASSWORD).await;
     assert_eq!(request_verification(&app, &access).await, StatusCode::ACCEPTED);
-    let (_, token) = link_in(&wait_for_mails(&app, 2).await[1], &app, "/auth/email/verify");
+    let (_, token) = link_in(&wait_for_mails(&app, 2).await[1], &app, "/email/verify");
     let (status, user) = json_of(app.post_json("/api/verify-email", &json!({ "token": token })).await).await;
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["email_verified"], true);
@@ -420,9 +424,9 @@ async fn expired_and_superseded_verification_tokens_are_refused() {
     let pair = signed_in(&app, "slow@example.com").await;
     let access = pair["access_token"].as_str().unwrap();
     assert_eq!(request_verification(&app, access).await, StatusCode::ACCEPTED);
-    let (_, first) = link_in(&wait_for_mails(&app, 1).await[0], &app, "/auth/email/verify");
+    let (_, first) = link_in(&wait_for_mails(&app, 1).await[0], &app, "/email/verify");
     assert_eq!(request_verification(&app, access).await, StatusCode::ACCEPTED);
-    let (_, second) = link_in(&wait_for_mails(&app, 2).await[1], &app, "/auth/email/verify");
+    let (_, second) = link_in(&wait_for_mails(&app, 2).await[1], &app, "/email/verify");
     assert_problem(verify(&app, &first).await, 400, "invalid_verification_token").await;
     app.state.domain.clock.advance(Duration::from_secs(25 * 3600));
     assert_problem(verify(&app, &second).await, 400, "invalid_verification_token").await;
@@ -434,7 +438,7 @@ async fn changing_the_email_invalidates_a_verification_token() {
     let pair = signed_in(&app, "old@example.com").await;
     let access = pair["access_token"].as_str().unwrap();
     assert_eq!(request_verification(&app, access).await, StatusCode::ACCEPTED);
-    let (_, token) = link_in(&wait_for_mails(&app, 1).await[0], &app, "/auth/email/verify");
+    let (_, token) = link_in(&wait_for_mails(&app, 1).await[0], &app, "/email/verify");
     let res = app
         .authed(
             Method::PATCH,
@@ -528,7 +532,7 @@ async fn no_token_or_password_reaches_logs_or_audit_events() {
     assert_eq!(reset(&app, &token, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT);
     let access2 = login_with_token(&app, email, NEW_PASSWORD).await;
     assert_eq!(request_verification(&app, &access2).await, StatusCode::ACCEPTED);
-    let (_, vtoken) = link_in(&wait_for_mails(&app, 2).await[1], &app, "/auth/email/verify");
+    let (_, vtoken) = link_in(&wait_for_mails(&app, 2).await[1], &app, "/email/verify");
     assert_eq!(verify(&app, &vtoken).await.status(), StatusCode::OK);
 
     // The outbox logs right after it writes the file, so the line may trail the file a little.
