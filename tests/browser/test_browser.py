@@ -138,7 +138,13 @@ class Watch:
 def measure(page, context, label):
     """Page weight (HTML + CSS bytes, uncompressed) and render timings of the loaded page."""
     data = page.evaluate(
-        """() => {
+        """async () => {
+            // First paint is recorded after the first frame, which may trail the load event.
+            await new Promise(done => {
+                if (performance.getEntriesByName('first-contentful-paint').length) return done();
+                new PerformanceObserver(() => done()).observe({type: 'paint', buffered: true});
+                setTimeout(done, 3000);
+            });
             const nav = performance.getEntriesByType('navigation')[0];
             const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
             const css = [...document.querySelectorAll('link[rel~="stylesheet"]')].map(l => l.href);
@@ -427,9 +433,10 @@ def sso_phase(page, watch, signed_in):
     check("SSO: second client authorized with no sign-in or consent page", not prompts, prompts)
     second = rp_result(page)
     check("SSO: openid-client validated the second client's tokens", second.get("ok") is True, second.get("error") or second, fatal=True)
-    check("SSO: same subject and same SSO session (sid)",
-          second["claims"]["sub"] == claims["sub"] and second["claims"].get("sid") == claims.get("sid"),
-          (second["claims"].get("sid"), claims.get("sid")))
+    check("SSO: same subject", second["claims"]["sub"] == claims["sub"])
+    # OIDC lets sid be per client ("a Session ... at an RP"); record which way the server goes.
+    if second["claims"].get("sid") != claims.get("sid"):
+        note("sid differs between the two clients of one browser session (per-client sid)")
     check("SSO: auth_time is the original sign-in's", second["claims"].get("auth_time") == claims.get("auth_time"))
 
 
@@ -560,9 +567,10 @@ def wrong_password_phase(browser):
 def report():
     if metrics:
         print("\npage weight and render time (uncompressed bytes; ms from navigation start):")
-        print(f"{'page':<26}{'HTML':>8}{'CSS':>8}{'other':>8}{'reqs':>6}{'TTFB':>8}{'FCP':>8}{'DCL':>8}{'load':>8}")
+        print(f"{'page':<26}{'HTML':>8}{'CSS':>8}{'HTML+CSS':>10}{'other':>8}{'reqs':>6}{'TTFB':>8}{'FCP':>8}{'DCL':>8}{'load':>8}")
         for m in metrics:
-            print(f"{m['page']:<26}{m['html_bytes']:>8}{m['css_bytes']:>8}{m['other_bytes']:>8}{m['requests']:>6}"
+            print(f"{m['page']:<26}{m['html_bytes']:>8}{m['css_bytes']:>8}{m['html_bytes'] + m['css_bytes']:>10}"
+                  f"{m['other_bytes']:>8}{m['requests']:>6}"
                   f"{m['ttfb_ms']:>8}{str(m['fcp_ms']):>8}{m['dcl_ms']:>8}{m['load_ms']:>8}")
         if os.environ.get("METRICS_FILE"):
             with open(os.environ["METRICS_FILE"], "w") as f:
