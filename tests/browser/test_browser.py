@@ -338,6 +338,7 @@ def run(browser):
             phase("account page", account_phase, page, context)
             phase("prompt=login", prompt_login_phase, page, signed_in)
             phase("RP-initiated logout", logout_phase, page, context, watch, signed_in)
+            phase("logout confirmation", logout_confirm_phase, page, context)
         check("no console errors or CSP violations on the issuer's pages",
               not watch.console_errors and not watch.page_errors, watch.console_errors + watch.page_errors)
         check_security_headers(watch, "JS context")
@@ -506,6 +507,28 @@ def logout_phase(page, context, watch, signed_in):
     check("signing in again completes the flow", again.get("ok") is True, again.get("error") or again)
     fresh = next((c for c in context.cookies(ISSUER) if c["name"] == COOKIE), None)
     check("the new sign-in set a new session cookie", fresh is not None and fresh["value"] not in (current["value"], sso["value"]))
+
+
+def logout_confirm_phase(page, context):
+    # A logout link without id_token_hint (what a gateway's sign-out link sends) must not sign
+    # anyone out by itself: a confirmation page first, then the registered redirect with state.
+    check("signed in before the logout-confirmation check",
+          any(c["name"] == COOKIE for c in context.cookies(ISSUER)), fatal=True)
+    page.goto(ISSUER + "/oauth/logout?" + urlencode({
+        "client_id": CLIENT_FIRST_PARTY, "post_logout_redirect_uri": RP + "/bye", "state": "confirm-state",
+    }))
+    check("logout without id_token_hint shows a confirmation page", on_issuer(page.url)
+          and page.locator('form[action="/oauth/logout"] button[type="submit"]').count() > 0, page.url, fatal=True)
+    shoot(page, "logout", "logout confirmation page", context)
+    button = page.locator('form[action="/oauth/logout"] button[type="submit"]').first
+    with page.expect_navigation(timeout=TIMEOUT_MS):
+        button.click()
+    wait_until_off_issuer(page)
+    query = parse_qs(urlsplit(page.url).query)
+    check("confirmed logout returns to the registered URI with the state",
+          path_of(page.url) == "/bye" and query.get("state") == ["confirm-state"], page.url)
+    page.goto(RP + "/start?client=first_party")
+    check("after the confirmed logout the password is asked again", sign_in_form_present(page), page.url)
 
 
 def nojs_phase(browser):
