@@ -246,6 +246,10 @@ def shoot(page, name, label, context):
     wide = page.evaluate("() => document.documentElement.scrollWidth")
     check(f"{label}: no horizontal scrolling at 390 px", wide <= MOBILE["width"] + 1, f"scrollWidth {wide}")
     page.screenshot(path=os.path.join(SHOTS, f"{name}-mobile.png"), full_page=True)
+    # WCAG 1.4.10 (reflow): content fits 320 CSS px without scrolling sideways.
+    page.set_viewport_size({"width": 320, "height": 640})
+    narrow = page.evaluate("() => document.documentElement.scrollWidth")
+    check(f"{label}: no horizontal scrolling at 320 px (WCAG reflow)", narrow <= 321, f"scrollWidth {narrow}")
     page.set_viewport_size(DESKTOP)
     return row
 
@@ -539,7 +543,11 @@ def nojs_phase(browser):
     w2 = Watch(p2)
     p2.goto(RP + "/start?client=consent")
     check("no JS: sign-in page shown", sign_in_form_present(p2), p2.url, fatal=True)
-    submit_sign_in(p2)
+    # Keyboard only: type, then Enter in the password field submits the form.
+    p2.fill('input[name="username"]', EMAIL)
+    p2.fill('input[name="password"]', PASSWORD)
+    with p2.expect_navigation(timeout=TIMEOUT_MS):
+        p2.press('input[name="password"]', "Enter")
     if on_issuer(p2.url) and path_of(p2.url) == "/consent":
         with p2.expect_navigation(timeout=TIMEOUT_MS):
             p2.locator('button[name="decision"][value="allow"]').click()
