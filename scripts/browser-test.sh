@@ -100,6 +100,8 @@ export PORTCULLIS_DATA_DIR=$TMP/data
 export PORTCULLIS_KEYS_DIR=$TMP/keys
 export PORTCULLIS_ARGON2_MEMORY_KIB=64 PORTCULLIS_ARGON2_ITERATIONS=1
 export PORTCULLIS_LOG_FORMAT=text NO_COLOR=1
+# The single-page app (tests/browser/spa.js) calls the token and UserInfo endpoints from $RP.
+export PORTCULLIS_CORS_ORIGINS=$RP
 unset PORTCULLIS_ISSUER REDIS_URL PORTCULLIS_CONFIG PORTCULLIS_KEY_ENCRYPTION_KEY
 
 log "starting portcullis on $ISSUER (SQLite in a temp dir)"
@@ -149,10 +151,11 @@ create_client() { # name [extra flags]; prints the client_id
 }
 CLIENT_CONSENT=$(create_client "Example Notes")
 CLIENT_FIRST_PARTY=$(create_client "Example Dashboard" --no-consent)
+CLIENT_SPA=$(create_client "Example SPA" --no-consent --redirect-uri "$RP/spa/callback")
 
 log "starting the relying party (openid-client) on $RP"
 RP_ISSUER=$ISSUER RP_PORT=$RP_PORT \
-  RP_CLIENTS="{\"consent\":\"$CLIENT_CONSENT\",\"first_party\":\"$CLIENT_FIRST_PARTY\"}" \
+  RP_CLIENTS="{\"consent\":\"$CLIENT_CONSENT\",\"first_party\":\"$CLIENT_FIRST_PARTY\",\"spa\":\"$CLIENT_SPA\"}" \
   node tests/browser/rp.mjs >"$TMP/rp.log" 2>&1 &
 PIDS+=($!)
 if ! wait_http "$RP/results" 30; then

@@ -12,9 +12,12 @@
 //                                         with id_token_hint, post_logout_redirect_uri and state
 //   GET /bye                              the post-logout redirect URI: checks state; answers JSON
 //   GET /results                          every outcome so far, as a JSON array
+//   GET /spa/...                          a single-page app (spa.js) doing the same flow with
+//                                         oauth4webapi inside the browser (client named "spa")
 //
 // Every outcome is also printed on stdout as one JSON line. Configuration comes from the
 // environment: RP_ISSUER, RP_PORT, RP_CLIENTS (JSON object NAME -> client_id).
+import fs from 'node:fs';
 import http from 'node:http';
 import * as client from 'openid-client';
 import * as jose from 'jose';
@@ -35,6 +38,7 @@ const postLogoutRedirectUri = `${base}/bye`;
 // verify the ID token's JWS signature against the discovered jwks_uri.
 const configs = {};
 for (const [name, clientId] of Object.entries(clients)) {
+  if (name === 'spa') continue; // signs in inside the browser (spa.js)
   configs[name] = await client.discovery(new URL(issuer), clientId, undefined, client.None(), {
     execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
     timeout: 10,
@@ -151,8 +155,30 @@ function bye(url, res) {
   record(res, name ? 200 : 400, { step: 'post_logout', ok: Boolean(name), client: name ?? null, state_matches: Boolean(name) });
 }
 
+const here = new URL('.', import.meta.url);
+const spaFiles = {
+  '/spa/app.js': new URL('spa.js', here),
+  '/spa/oauth4webapi.js': new URL('node_modules/oauth4webapi/build/index.js', here),
+};
+const spaPage = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>spa</title></head>' +
+  '<body><pre id="out">working</pre><script type="module" src="/spa/app.js"></script></body></html>';
+
+function spa(url, res) {
+  if (spaFiles[url.pathname]) {
+    res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
+    return res.end(fs.readFileSync(spaFiles[url.pathname]));
+  }
+  if (url.pathname === '/spa/config.json') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ issuer, client_id: clients.spa }));
+  }
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(spaPage);
+}
+
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, base);
+  if (url.pathname.startsWith('/spa/') && clients.spa) return spa(url, res);
   const route = {
     '/start': start,
     '/cb': callback,

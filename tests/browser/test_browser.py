@@ -339,6 +339,7 @@ def run(browser):
         signed_in = phase("sign-in, consent, code exchange", sign_in_phase, page, context, watch)
         if signed_in:
             phase("single sign-on", sso_phase, page, watch, signed_in)
+            phase("single-page app", spa_phase, page, watch, signed_in)
             phase("account page", account_phase, page, context)
             phase("prompt=login", prompt_login_phase, page, signed_in)
             phase("RP-initiated logout", logout_phase, page, context, watch, signed_in)
@@ -443,6 +444,20 @@ def sso_phase(page, watch, signed_in):
     if second["claims"].get("sid") != claims.get("sid"):
         note("sid differs between the two clients of one browser session (per-client sid)")
     check("SSO: auth_time is the original sign-in's", second["claims"].get("auth_time") == claims.get("auth_time"))
+
+
+def spa_phase(page, watch, signed_in):
+    # The SPA of the guide: oauth4webapi in the page, cross-origin discovery, token request
+    # and UserInfo (CORS), same browser session, so no password either.
+    watch.reset_navigations()
+    page.goto(RP + "/spa/")
+    page.wait_for_function("() => document.title.startsWith('spa: ')", timeout=TIMEOUT_MS)
+    result = json.loads(page.locator("#out").inner_text())
+    check("SPA (oauth4webapi in the browser): code exchange, ID token and UserInfo over CORS",
+          result.get("ok") is True, result)
+    check("SPA: same user, no sign-in page (SSO)",
+          result.get("sub") == signed_in["claims"]["sub"]
+          and not [u for u in watch.navigations if on_issuer(u) and path_of(u) == "/login"], result)
 
 
 def account_phase(page, context):
