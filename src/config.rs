@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use parse::parse_duration;
-pub use ui::UiConfig;
 use parse::{Source, ip_net_list};
+pub use ui::UiConfig;
 
 /// A configuration value that could not be used; the message names the variable.
 #[derive(Debug, thiserror::Error)]

@@ -85,11 +85,20 @@ pub fn router(state: AppState) -> Router {
         .route("/users/me/sessions/{id}", delete(users::delete_session))
         .route(
             "/oauth/authorize",
-            get(pages::authorize::authorize).post(pages::authorize::authorize),
+            get(pages::authorize::authorize_get).post(pages::authorize::authorize_post),
         )
-        .route("/oauth/logout", get(pages::logout::logout).post(pages::logout::logout))
-        .route("/login", get(pages::signin::show_login).post(pages::signin::submit_login))
-        .route("/signup", get(pages::signin::show_signup).post(pages::signin::submit_signup))
+        .route(
+            "/oauth/logout",
+            get(pages::logout::logout_get).post(pages::logout::logout_post),
+        )
+        .route(
+            "/login",
+            get(pages::signin::show_login).post(pages::signin::submit_login),
+        )
+        .route(
+            "/signup",
+            get(pages::signin::show_signup).post(pages::signin::submit_signup),
+        )
         .route("/consent", get(pages::consent::show).post(pages::consent::submit))
         .route("/account", get(pages::account::show))
         .route("/account/profile", post(pages::account::profile))

@@ -29,10 +29,7 @@ impl UiConfig {
         let sso_idle_ttl = s.duration_at_least("PORTCULLIS_SSO_IDLE_TTL", "8h", 60)?;
         let sso_max_ttl = s.duration_at_least("PORTCULLIS_SSO_MAX_TTL", "7d", 60)?;
         if sso_idle_ttl > sso_max_ttl {
-            return Err(s.error(
-                "PORTCULLIS_SSO_IDLE_TTL",
-                "must not exceed PORTCULLIS_SSO_MAX_TTL",
-            ));
+            return Err(s.error("PORTCULLIS_SSO_IDLE_TTL", "must not exceed PORTCULLIS_SSO_MAX_TTL"));
         }
         Ok(UiConfig {
             name: s.parse("PORTCULLIS_UI_NAME", "portcullis", |v| {

@@ -156,7 +156,10 @@ impl Domain {
 
     /// Validates an authorization request. The client and redirect URI are checked first:
     /// until both are trusted, errors are shown, never redirected (RFC 6749 §4.1.2.1).
-    pub async fn parse_authorize_request(&self, params: &Params) -> Result<(ClientRecord, AuthorizeRequest), AuthorizeError> {
+    pub async fn parse_authorize_request(
+        &self,
+        params: &Params,
+    ) -> Result<(ClientRecord, AuthorizeRequest), AuthorizeError> {
         let client_id = params
             .get("client_id")
             .ok_or_else(|| page("invalid_request", "the request has no client_id"))?;
@@ -250,7 +253,10 @@ impl Domain {
                 _ => req.ui_locales = v,
             }
         }
-        match (params.get("code_challenge"), params.get("code_challenge_method").map(String::as_str)) {
+        match (
+            params.get("code_challenge"),
+            params.get("code_challenge_method").map(String::as_str),
+        ) {
             (Some(c), Some("S256")) if valid_pkce_value(c) => req.code_challenge = Some(c.clone()),
             (Some(_), Some("S256")) => return Err(invalid(&req, "code_challenge is malformed")),
             (Some(_), None | Some("plain")) | (None, Some("plain")) => {
@@ -305,8 +311,14 @@ impl Domain {
     ) -> Result<AuthorizeNext, AuthorizeError> {
         let pending = self.pending_authorization(request_id).await?;
         let client = self.pending_client(&pending).await?;
-        self.advance(&client, pending.request, Some((pending.id, pending.login_sso_id)), browser, meta)
-            .await
+        self.advance(
+            &client,
+            pending.request,
+            Some((pending.id, pending.login_sso_id)),
+            browser,
+            meta,
+        )
+        .await
     }
 
     /// A pending request, or an error page when it is unknown or expired.
@@ -317,7 +329,12 @@ impl Domain {
             .auth_request(request_id, now)
             .await
             .map_err(DomainError::from)?
-            .ok_or_else(|| page("invalid_request", "this sign-in request has expired; start again from the application"))?;
+            .ok_or_else(|| {
+                page(
+                    "invalid_request",
+                    "this sign-in request has expired; start again from the application",
+                )
+            })?;
         let request: AuthorizeRequest =
             serde_json::from_str(&record.params).map_err(|e| DomainError::Internal(e.to_string()))?;
         let client = self
@@ -393,10 +410,16 @@ impl Domain {
         if let Some((id, _)) = &pending {
             self.store.delete_auth_request(id).await.map_err(DomainError::from)?;
         }
-        Ok(AuthorizeNext::Redirect(self.issue_code(client, &req, browser, meta).await?))
+        Ok(AuthorizeNext::Redirect(
+            self.issue_code(client, &req, browser, meta).await?,
+        ))
     }
 
-    async fn keep_pending(&self, req: &AuthorizeRequest, pending: Option<(String, Option<String>)>) -> DomainResult<String> {
+    async fn keep_pending(
+        &self,
+        req: &AuthorizeRequest,
+        pending: Option<(String, Option<String>)>,
+    ) -> DomainResult<String> {
         if let Some((id, _)) = pending {
             return Ok(id);
         }
@@ -428,7 +451,12 @@ impl Domain {
             return Err(page("invalid_request", "sign in with an account of this application"));
         }
         // One answer per request: a second submission finds it gone.
-        if !self.store.delete_auth_request(&pending.id).await.map_err(DomainError::from)? {
+        if !self
+            .store
+            .delete_auth_request(&pending.id)
+            .await
+            .map_err(DomainError::from)?
+        {
             return Err(page("invalid_request", "this request was already answered"));
         }
         let now = self.clock.now_ms();

@@ -85,7 +85,11 @@ impl Domain {
         }
         .event(&user.tenant_id, "login.succeeded", Some(&user.id), now)
         .with_detail(json!({ "client_id": client.id, "session_id": session.id, "via": "authorization_code" }));
-        if !self.store.redeem_code(&hash, now, &session, &refresh_hash, &event).await? {
+        if !self
+            .store
+            .redeem_code(&hash, now, &session, &refresh_hash, &event)
+            .await?
+        {
             // Another exchange won the race: this one is a replay.
             self.code_reused(&code, meta).await?;
             return Err(invalid("the code is invalid, expired or used"));
@@ -105,10 +109,18 @@ impl Domain {
     async fn code_reused(&self, code: &CodeRecord, meta: &Meta) -> DomainResult<()> {
         let now = self.clock.now_ms();
         let event = meta
-            .event(&code_tenant(self, code).await, "code.reuse_detected", Some(&code.user_id), now)
+            .event(
+                &code_tenant(self, code).await,
+                "code.reuse_detected",
+                Some(&code.user_id),
+                now,
+            )
             .with_detail(json!({ "client_id": code.client_id, "session_id": code.session_id }));
         self.store.revoke_code_grant(&code.code_hash, now, &event).await?;
-        tracing::warn!(client_id = code.client_id, "authorization code reused: its tokens were revoked");
+        tracing::warn!(
+            client_id = code.client_id,
+            "authorization code reused: its tokens were revoked"
+        );
         Ok(())
     }
 }

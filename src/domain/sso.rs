@@ -126,7 +126,10 @@ impl Domain {
         if !session.is_live(now) {
             return Ok(None);
         }
-        let user = self.store.user_by_id(Some(&session.tenant_id), &session.user_id).await?;
+        let user = self
+            .store
+            .user_by_id(Some(&session.tenant_id), &session.user_id)
+            .await?;
         let Some(user) = user.filter(|u| u.status == "active") else {
             return Ok(None);
         };

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
-use super::{auth, health, metrics, oauth, recovery, users, wellknown};
+use super::{auth, health, metrics, oauth, pages, recovery, users, wellknown};
 
 /// An `application/problem+json` body (RFC 9457), the error format outside the OAuth endpoints.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -77,6 +77,29 @@ pub struct OAuthErrorBody {
         oauth::revoke,
         oauth::introspect,
         oauth::userinfo,
+        pages::authorize::authorize_get,
+        pages::authorize::authorize_post,
+        pages::logout::logout_get,
+        pages::logout::logout_post,
+        pages::signin::show_login,
+        pages::signin::submit_login,
+        pages::signin::show_signup,
+        pages::signin::submit_signup,
+        pages::consent::show,
+        pages::consent::submit,
+        pages::account::show,
+        pages::account::profile,
+        pages::account::password,
+        pages::account::end_session,
+        pages::account::revoke_consent,
+        pages::recovery::show_forgot,
+        pages::recovery::submit_forgot,
+        pages::recovery::show_reset,
+        pages::recovery::submit_reset,
+        pages::recovery::show_verify,
+        pages::recovery::submit_verify,
+        pages::stylesheet,
+        pages::theme,
         users::register,
         auth::login,
         auth::refresh,
@@ -124,6 +147,7 @@ pub struct OAuthErrorBody {
         (name = "oauth", description = "OAuth 2.0 / OIDC protocol endpoints (RFC 6749 errors)"),
         (name = "auth", description = "First-party JSON login over the same token service"),
         (name = "users", description = "Sign-up and the caller's own account"),
+        (name = "browser", description = "Hosted pages and the browser sign-in (HTML; authorization code + PKCE, SSO, logout)"),
         (name = "admin", description = "Administration (admin role)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics and this document"),

@@ -22,18 +22,23 @@ use super::AppState;
 
 fn css(body: String) -> Response {
     let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     (h, body).into_response()
 }
 
 /// `GET /assets/portcullis.css`.
+#[utoipa::path(get, path = "/assets/portcullis.css", tag = "browser", responses((status = 200, description = "the pages' stylesheet")))]
 pub async fn stylesheet() -> Response {
     css(render::STYLESHEET.to_string())
 }
 
 /// `GET /assets/theme.css`: the configured primary colour.
+#[utoipa::path(get, path = "/assets/theme.css", tag = "browser", responses((status = 200, description = "the configured primary colour")))]
 pub async fn theme(State(app): State<AppState>) -> Response {
     css(render::theme_css(&app.domain.config.ui))
 }

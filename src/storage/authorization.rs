@@ -166,10 +166,12 @@ impl Store {
 
     /// A code by the hash of its value.
     pub async fn code(&self, code_hash: &str) -> StoreResult<Option<CodeRecord>> {
-        let row = sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"))
-            .bind(code_hash)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+        ))
+        .bind(code_hash)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.as_ref().map(code_from_row).transpose()?)
     }
 

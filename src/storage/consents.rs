@@ -88,7 +88,13 @@ impl Store {
     }
 
     /// Withdraws consent and ends the sessions the client holds for the user.
-    pub async fn revoke_consent(&self, user_id: &str, client_id: &str, now: i64, event: &NewEvent) -> StoreResult<bool> {
+    pub async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let n = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)

@@ -97,7 +97,12 @@ pub(super) fn session_from_row(r: &AnyRow) -> Result<SessionRecord, sqlx::Error>
     })
 }
 
-pub(super) async fn insert_token(tx: &mut Transaction<'_, Any>, hash: &str, session: &SessionRecord, now: i64) -> StoreResult<()> {
+pub(super) async fn insert_token(
+    tx: &mut Transaction<'_, Any>,
+    hash: &str,
+    session: &SessionRecord,
+    now: i64,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, scope, created_at) VALUES ($1, $2, $3, $4)")
         .bind(hash)
         .bind(&session.id)

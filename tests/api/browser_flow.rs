@@ -47,7 +47,15 @@ async fn code_flow_signs_in_consents_and_issues_verifiable_tokens() {
         ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
         ("client_id", client.client_id.as_str()),
     ];
-    let (s, refreshed) = json_of(app.client.post(app.url("/oauth/token")).form(&form).send().await.unwrap()).await;
+    let (s, refreshed) = json_of(
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{refreshed}");
 }
 
@@ -83,8 +91,19 @@ async fn pkce_is_required_and_checked() {
         ("client_id", client.client_id.as_str()),
         ("redirect_uri", REDIRECT),
     ];
-    let (status, body) = json_of(app.client.post(app.url("/oauth/token")).form(&form).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, body) = json_of(
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     // A failed check does not burn the code: the right verifier still works once.
     let (status, _) = exchange(&app, &client.client_id, &query["code"], &verifier).await;
     assert_eq!(status, StatusCode::OK);
@@ -104,14 +123,27 @@ async fn a_replayed_code_fails_and_revokes_what_the_first_exchange_issued() {
     assert_eq!(me_status(&app, access).await, StatusCode::OK);
 
     let (status, again) = exchange(&app, &client.client_id, &query["code"], &verifier).await;
-    assert_eq!((status, again["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    assert_eq!(me_status(&app, access).await, StatusCode::UNAUTHORIZED, "first tokens revoked");
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        me_status(&app, access).await,
+        StatusCode::UNAUTHORIZED,
+        "first tokens revoked"
+    );
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", first["refresh_token"].as_str().unwrap()),
         ("client_id", client.client_id.as_str()),
     ];
-    let res = app.client.post(app.url("/oauth/token")).form(&form).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -125,7 +157,10 @@ async fn codes_expire_and_are_bound_to_client_and_redirect_uri() {
 
     let (query, verifier) = code_for(&mut b, &client.client_id, "ada@example.com", PASSWORD).await;
     let (status, body) = exchange(&app, &other.client_id, &query["code"], &verifier).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let form = [
         ("grant_type", "authorization_code"),
         ("code", query["code"].as_str()),
@@ -133,13 +168,24 @@ async fn codes_expire_and_are_bound_to_client_and_redirect_uri() {
         ("redirect_uri", "http://127.0.0.1:9000/elsewhere"),
         ("code_verifier", verifier.as_str()),
     ];
-    let (status, _) = json_of(app.client.post(app.url("/oauth/token")).form(&form).send().await.unwrap()).await;
+    let (status, _) = json_of(
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (query, verifier) = code_for(&mut b, &client.client_id, "ada@example.com", PASSWORD).await;
     app.state.domain.clock.advance(std::time::Duration::from_secs(61));
     let (status, body) = exchange(&app, &client.client_id, &query["code"], &verifier).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -161,7 +207,12 @@ async fn unknown_client_or_unregistered_redirect_uri_shows_an_error_page_never_a
         assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
     }
     // A repeated parameter is refused too.
-    let page = b.get(&format!("{}&state=again", authorize_path(&client.client_id, &challenge, &[]))).await;
+    let page = b
+        .get(&format!(
+            "{}&state=again",
+            authorize_path(&client.client_id, &challenge, &[])
+        ))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }
 
@@ -199,7 +250,10 @@ async fn errors_after_the_client_is_known_redirect_with_state_and_iss() {
     let page = b
         .get(&authorize_path(&client.client_id, &challenge, &[]).replace("response_type=code", "response_type=token"))
         .await;
-    assert_eq!(query_of(&page.location().unwrap())["error"], "unsupported_response_type");
+    assert_eq!(
+        query_of(&page.location().unwrap())["error"],
+        "unsupported_response_type"
+    );
 }
 
 #[tokio::test]
@@ -241,30 +295,59 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
     let page = b.get(&authorize_path(&client.client_id, &challenge, &[])).await;
     assert!(query_of(&page.location().unwrap()).contains_key("code"));
 
-    let page = b.get(&authorize_path(&client.client_id, &challenge, &[("prompt", "login")])).await;
+    let page = b
+        .get(&authorize_path(&client.client_id, &challenge, &[("prompt", "login")]))
+        .await;
     let login = b.follow(page).await;
     assert!(login.body.contains("name=\"password\""), "prompt=login shows the form");
     let done = b.sign_in(&login, "ada@example.com", PASSWORD).await;
-    assert!(query_of(&done.location().unwrap()).contains_key("code"), "and then answers");
+    assert!(
+        query_of(&done.location().unwrap()).contains_key("code"),
+        "and then answers"
+    );
 
     app.state.domain.clock.advance(std::time::Duration::from_secs(120));
-    let page = b.get(&authorize_path(&client.client_id, &challenge, &[("max_age", "60")])).await;
-    assert!(page.location().unwrap().starts_with("/login?req="), "sign-in older than max_age");
-    let page = b.get(&authorize_path(&client.client_id, &challenge, &[("max_age", "3600")])).await;
+    let page = b
+        .get(&authorize_path(&client.client_id, &challenge, &[("max_age", "60")]))
+        .await;
+    assert!(
+        page.location().unwrap().starts_with("/login?req="),
+        "sign-in older than max_age"
+    );
+    let page = b
+        .get(&authorize_path(&client.client_id, &challenge, &[("max_age", "3600")]))
+        .await;
     assert!(query_of(&page.location().unwrap()).contains_key("code"));
 }
 
 #[tokio::test]
 async fn discovery_describes_the_code_flow() {
     let app = spawn_app().await;
-    let (_, d) = json_of(app.client.get(app.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
+    let (_, d) = json_of(
+        app.client
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let iss = app.state.domain.issuer.clone();
     assert_eq!(d["authorization_endpoint"], format!("{iss}/oauth/authorize"));
     assert_eq!(d["end_session_endpoint"], format!("{iss}/oauth/logout"));
     assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
-    assert!(d["grant_types_supported"].as_array().unwrap().contains(&serde_json::json!("authorization_code")));
-    assert!(d["prompt_values_supported"].as_array().unwrap().contains(&serde_json::json!("none")));
+    assert!(
+        d["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("authorization_code"))
+    );
+    assert!(
+        d["prompt_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("none"))
+    );
     assert!(d["response_modes_supported"].is_array());
 }

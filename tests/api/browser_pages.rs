@@ -34,15 +34,20 @@ async fn a_second_client_signs_in_without_a_password_and_consent_is_remembered()
     let page = b.get(&authorize_path(&photos.client_id, &challenge, &[])).await;
     assert!(query_of(&page.location().unwrap()).contains_key("code"));
     // ...but a wider request or prompt=consent asks again.
-    let wider = authorize_path(&photos.client_id, &challenge, &[]).replace("scope=openid+profile+email", "scope=openid+offline_access");
+    let wider = authorize_path(&photos.client_id, &challenge, &[])
+        .replace("scope=openid+profile+email", "scope=openid+offline_access");
     assert!(b.get(&wider).await.location().unwrap().starts_with("/consent?req="));
-    let again = b.get(&authorize_path(&photos.client_id, &challenge, &[("prompt", "consent")])).await;
+    let again = b
+        .get(&authorize_path(&photos.client_id, &challenge, &[("prompt", "consent")]))
+        .await;
     assert!(again.location().unwrap().starts_with("/consent?req="));
 
     // Withdrawn from /account: the next request asks again.
     let account = b.get("/account").await;
     assert!(account.body.contains("Photo App"));
-    let res = b.post("/account/consents/revoke", &[("client_id", photos.client_id.as_str())]).await;
+    let res = b
+        .post("/account/consents/revoke", &[("client_id", photos.client_id.as_str())])
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let page = b.get(&authorize_path(&photos.client_id, &challenge, &[])).await;
     assert!(page.location().unwrap().starts_with("/consent?req="));
@@ -89,9 +94,20 @@ async fn rp_initiated_logout_ends_the_browser_session_and_its_client_sessions() 
     let res = b.get(&path).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let back = res.location().unwrap();
-    assert!(back.starts_with(AFTER_LOGOUT) && query_of(&back)["state"] == "bye-1", "{back}");
-    assert!(res.set_cookies().iter().any(|c| c.starts_with("__Host-portcullis_session=;") && c.contains("Max-Age=0")));
-    assert_eq!(me_status(&app, access).await, StatusCode::UNAUTHORIZED, "client session ended");
+    assert!(
+        back.starts_with(AFTER_LOGOUT) && query_of(&back)["state"] == "bye-1",
+        "{back}"
+    );
+    assert!(
+        res.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-portcullis_session=;") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(
+        me_status(&app, access).await,
+        StatusCode::UNAUTHORIZED,
+        "client session ended"
+    );
     // And the next authorization asks for the password again.
     let (_, challenge) = pkce();
     let page = b.get(&authorize_path(&client.client_id, &challenge, &[])).await;
@@ -126,15 +142,34 @@ async fn forms_without_the_csrf_token_are_refused() {
         ]
     };
     assert_eq!(b.post_raw("/login", &fields("")).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(b.post_raw("/login", &fields("forged-token-value-0000000")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b.post_raw("/login", &fields("forged-token-value-0000000")).await.status,
+        StatusCode::FORBIDDEN
+    );
     // No cookie at all (a cross-site form): refused as well.
     let mut stranger = Browser::new(&app);
     let token = b.cookies["__Host-portcullis_csrf"].clone();
-    assert_eq!(stranger.post_raw("/login", &fields(&token)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        stranger.post_raw("/login", &fields(&token)).await.status,
+        StatusCode::FORBIDDEN
+    );
     // With the token, it works.
-    assert_eq!(b.post_raw("/login", &fields(&token)).await.status, StatusCode::SEE_OTHER);
-    for path in ["/consent", "/signup", "/account/password", "/oauth/logout", "/password/forgot"] {
-        assert_eq!(stranger.post_raw(path, &[]).await.status, StatusCode::FORBIDDEN, "{path}");
+    assert_eq!(
+        b.post_raw("/login", &fields(&token)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    for path in [
+        "/consent",
+        "/signup",
+        "/account/password",
+        "/oauth/logout",
+        "/password/forgot",
+    ] {
+        assert_eq!(
+            stranger.post_raw(path, &[]).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
     }
 }
 
@@ -145,7 +180,12 @@ async fn cookies_and_headers_are_strict() {
     let mut b = Browser::new(&app);
     let page = b.get("/login").await;
     let csp = page.headers["content-security-policy"].to_str().unwrap().to_string();
-    for part in ["default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
     assert!(!csp.contains("script-src") && !csp.contains("unsafe-inline"), "{csp}");
@@ -153,12 +193,20 @@ async fn cookies_and_headers_are_strict() {
     assert_eq!(page.headers["x-frame-options"], "DENY");
     assert_eq!(page.headers["referrer-policy"], "no-referrer");
     assert_eq!(page.headers["cache-control"], "no-store");
-    let csrf = page.set_cookies().into_iter().find(|c| c.starts_with("__Host-portcullis_csrf=")).unwrap();
+    let csrf = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-portcullis_csrf="))
+        .unwrap();
     for attr in ["Path=/", "HttpOnly", "Secure", "SameSite=Strict"] {
         assert!(csrf.contains(attr), "{csrf}");
     }
     let done = b.sign_in(&page, "ada@example.com", PASSWORD).await;
-    let session = done.set_cookies().into_iter().find(|c| c.starts_with("__Host-portcullis_session=")).unwrap();
+    let session = done
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-portcullis_session="))
+        .unwrap();
     for attr in ["Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age="] {
         assert!(session.contains(attr), "{session}");
     }
@@ -190,7 +238,10 @@ async fn the_sign_in_form_shares_lockout_with_the_api() {
     assert!(locked.headers.contains_key("retry-after"));
     // The API sees the same lock.
     let res = app
-        .post_json("/auth/login", &json!({"email": "ada@example.com", "password": PASSWORD}))
+        .post_json(
+            "/auth/login",
+            &json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
@@ -226,8 +277,22 @@ async fn browser_sessions_are_listed_and_end_with_a_password_change_or_an_admin(
     let page = b.get("/login").await;
     b.sign_in(&page, "ada@example.com", "another fine passphrase").await;
     assert_eq!(b.get("/account").await.status, StatusCode::OK);
-    let user = app.state.domain.store.user_by_login("default", "ada@example.com").await.unwrap().unwrap();
-    let (status, _) = call(&app, Method::DELETE, &format!("/admin/users/{}/sessions", user.id), &admin, None).await;
+    let user = app
+        .state
+        .domain
+        .store
+        .user_by_login("default", "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/admin/users/{}/sessions", user.id),
+        &admin,
+        None,
+    )
+    .await;
     assert!(status.is_success());
     assert_eq!(b.get("/account").await.location().as_deref(), Some("/login"));
 }
@@ -242,11 +307,21 @@ async fn the_account_page_edits_the_profile_and_ends_sessions() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("ada@example.com"));
     let res = b
-        .post("/account/profile", &[("first_name", "Ada"), ("last_name", "Lovelace"), ("display_name", "")])
+        .post(
+            "/account/profile",
+            &[("first_name", "Ada"), ("last_name", "Lovelace"), ("display_name", "")],
+        )
         .await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.body.contains("value=\"Lovelace\""));
-    let user = app.state.domain.store.user_by_login("default", "ada@example.com").await.unwrap().unwrap();
+    let user = app
+        .state
+        .domain
+        .store
+        .user_by_login("default", "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.last_name.as_deref(), Some("Lovelace"));
 
     // End the API session from the page.
@@ -255,11 +330,20 @@ async fn the_account_page_edits_the_profile_and_ends_sessions() {
     assert!(page.body.contains(sid));
     let res = b.post("/account/sessions/end", &[("id", sid)]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    assert_eq!(me_status(&app, other["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_status(&app, other["access_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // A wrong current password is refused and counted.
     let res = b
-        .post("/account/password", &[("current_password", "not it at all"), ("new_password", "brand new passphrase")])
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "not it at all"),
+                ("new_password", "brand new passphrase"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert_eq!(b.get("/account").await.status, StatusCode::OK);
@@ -275,10 +359,20 @@ async fn sign_up_page_creates_the_account_and_signs_in() {
     let req = login_page.hidden("req").unwrap();
     let page = b.get(&format!("/signup?req={req}")).await;
     assert!(page.body.contains("name=\"email\"") && page.body.contains("name=\"username\""));
-    let bad = b.post("/signup", &[("email", "nope"), ("password", "short"), ("req", &req)]).await;
+    let bad = b
+        .post("/signup", &[("email", "nope"), ("password", "short"), ("req", &req)])
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let done = b
-        .post("/signup", &[("email", "new@example.com"), ("username", "newbie"), ("password", PASSWORD), ("req", &req)])
+        .post(
+            "/signup",
+            &[
+                ("email", "new@example.com"),
+                ("username", "newbie"),
+                ("password", PASSWORD),
+                ("req", &req),
+            ],
+        )
         .await;
     let q = query_of(&done.location().unwrap());
     let (status, _) = exchange(&app, &client.client_id, &q["code"], &verifier).await;
@@ -303,7 +397,10 @@ async fn the_admin_api_manages_code_flow_clients() {
     let (status, c) = call(&app, Method::POST, "/admin/clients", &admin, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     assert_eq!(c["redirect_uris"], json!(["https://app.example.com/cb"]));
-    assert_eq!((c["require_consent"].as_bool(), c["require_pkce"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(
+        (c["require_consent"].as_bool(), c["require_pkce"].as_bool()),
+        (Some(false), Some(true))
+    );
     for bad in [
         json!({"name": "x", "public": true, "grant_types": ["authorization_code"], "scopes": ["openid"]}),
         json!({"name": "x", "grant_types": ["authorization_code"], "redirect_uris": ["http://evil.example/cb"]}),
@@ -314,7 +411,73 @@ async fn the_admin_api_manages_code_flow_clients() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} → {body}");
     }
     let path = format!("/admin/clients/{}", c["client_id"].as_str().unwrap());
-    let (status, c) = call(&app, Method::PATCH, &path, &admin, Some(json!({"redirect_uris": ["com.example.app:/cb"]}))).await;
+    let (status, c) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &admin,
+        Some(json!({"redirect_uris": ["com.example.app:/cb"]})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{c}");
     assert_eq!(c["redirect_uris"], json!(["com.example.app:/cb"]));
+}
+
+#[tokio::test]
+async fn browser_sessions_expire_when_idle_or_old_and_end_when_the_user_is_disabled() {
+    let app = spawn_app_with(|env| {
+        env.insert("PORTCULLIS_SSO_IDLE_TTL".into(), "1h".into());
+        env.insert("PORTCULLIS_SSO_MAX_TTL".into(), "3h".into());
+    })
+    .await;
+    app.register("ada@example.com", PASSWORD).await;
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    let clock = &app.state.domain.clock;
+    // Use keeps it alive past the idle limit...
+    for _ in 0..2 {
+        clock.advance(std::time::Duration::from_secs(50 * 60));
+        assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    }
+    // ...but not past the absolute one.
+    clock.advance(std::time::Duration::from_secs(50 * 60));
+    assert_eq!(b.get("/account").await.status, StatusCode::OK);
+    clock.advance(std::time::Duration::from_secs(50 * 60));
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "3h absolute limit"
+    );
+
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    clock.advance(std::time::Duration::from_secs(61 * 60));
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "1h idle limit"
+    );
+
+    let mut b = signed_in_browser(&app, "ada@example.com").await;
+    let admin = admin_token(&app, "default", "root@example.com").await;
+    let user = app
+        .state
+        .domain
+        .store
+        .user_by_login("default", "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/admin/users/{}/disable", user.id),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(status.is_success());
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "disabled"
+    );
 }

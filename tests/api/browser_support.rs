@@ -155,7 +155,9 @@ impl<'a> Browser<'a> {
     pub async fn follow(&mut self, mut page: Page) -> Page {
         for _ in 0..10 {
             match page.location() {
-                Some(loc) if page.status.is_redirection() && (loc.starts_with('/') || loc.starts_with(&self.app.address)) => {
+                Some(loc)
+                    if page.status.is_redirection() && (loc.starts_with('/') || loc.starts_with(&self.app.address)) =>
+                {
                     page = self.get(&loc).await;
                 }
                 _ => return page,
@@ -183,7 +185,8 @@ impl<'a> Browser<'a> {
     /// Answers the consent page.
     pub async fn consent(&mut self, page: &Page, decision: &str) -> Page {
         let req = page.hidden("req").expect("a consent page");
-        self.post("/consent", &[("req", req.as_str()), ("decision", decision)]).await
+        self.post("/consent", &[("req", req.as_str()), ("decision", decision)])
+            .await
     }
 }
 
@@ -198,10 +201,16 @@ pub fn pkce() -> (String, String) {
 /// Registers a public code-flow client (consent on unless `first_party`).
 pub async fn code_client(app: &TestApp, first_party: bool) -> ClientView {
     let spec = ClientSpec {
-        name: if first_party { "First-party app".into() } else { "Photo App".into() },
+        name: if first_party {
+            "First-party app".into()
+        } else {
+            "Photo App".into()
+        },
         public: true,
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
+        scopes: ["openid", "profile", "email", "offline_access"]
+            .map(String::from)
+            .to_vec(),
         tenant: DEFAULT_TENANT.into(),
         redirect_uris: vec![REDIRECT.into()],
         post_logout_redirect_uris: vec![AFTER_LOGOUT.into()],
@@ -237,7 +246,9 @@ pub fn authorize_path(client: &str, challenge: &str, extra: &[(&str, &str)]) -> 
 /// The query parameters of a redirect to the client.
 pub fn query_of(location: &str) -> HashMap<String, String> {
     let url = url::Url::parse(location).unwrap();
-    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Exchanges a code at the token endpoint.
@@ -249,12 +260,25 @@ pub async fn exchange(app: &TestApp, client: &str, code: &str, verifier: &str) -
         ("redirect_uri", REDIRECT),
         ("code_verifier", verifier),
     ];
-    crate::helpers::json_of(app.client.post(app.url("/oauth/token")).form(&form).send().await.unwrap()).await
+    crate::helpers::json_of(
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 /// Runs the whole flow for a registered user: authorize, sign in, consent when asked.
 /// Returns the redirect to the client and the verifier.
-pub async fn code_for(b: &mut Browser<'_>, client: &str, login: &str, password: &str) -> (HashMap<String, String>, String) {
+pub async fn code_for(
+    b: &mut Browser<'_>,
+    client: &str,
+    login: &str,
+    password: &str,
+) -> (HashMap<String, String>, String) {
     let (verifier, challenge) = pkce();
     let page = b.get(&authorize_path(client, &challenge, &[])).await;
     let mut page = b.follow(page).await;
@@ -266,7 +290,9 @@ pub async fn code_for(b: &mut Browser<'_>, client: &str, login: &str, password: 
         let next = b.consent(&page, "allow").await;
         page = b.follow(next).await;
     }
-    let loc = page.location().unwrap_or_else(|| panic!("no redirect to the client: {} {}", page.status, page.body));
+    let loc = page
+        .location()
+        .unwrap_or_else(|| panic!("no redirect to the client: {} {}", page.status, page.body));
     assert!(loc.starts_with(REDIRECT), "{loc}");
     (query_of(&loc), verifier)
 }

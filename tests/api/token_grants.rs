@@ -301,7 +301,10 @@ async fn malformed_token_requests_are_invalid_request() {
     let res = post_form(
         &app,
         "/oauth/token",
-        &[("grant_type", "authorization_code"), ("client_id", "portcullis")],
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", "portcullis"),
+        ],
         None,
     )
     .await;
@@ -374,7 +377,7 @@ async fn discovery_documents_describe_the_server() {
         assert_eq!(d["introspection_endpoint"], format!("{iss}/oauth/introspect"));
         assert_eq!(
             d["grant_types_supported"],
-            json!(["password", "refresh_token", "client_credentials"])
+            json!(["authorization_code", "password", "refresh_token", "client_credentials"])
         );
         assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
         assert!(

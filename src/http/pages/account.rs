@@ -19,7 +19,13 @@ async fn signed_in(b: &Browser) -> Result<BrowserSession, Response> {
     }
 }
 
-async fn render(b: &Browser, s: &BrowserSession, status: StatusCode, notice: Option<&str>, error: Option<&str>) -> Response {
+async fn render(
+    b: &Browser,
+    s: &BrowserSession,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
     let domain = &b.app().domain;
     let p = s.principal();
     let sessions = match domain.my_sessions(&p).await {
@@ -59,6 +65,7 @@ async fn render(b: &Browser, s: &BrowserSession, status: StatusCode, notice: Opt
 }
 
 /// `GET /account`.
+#[utoipa::path(get, operation_id = "account_show", path = "/account", tag = "browser", responses((status = 200, description = "HTML account page"), (status = 302, description = "not signed in: to /login")))]
 pub async fn show(b: Browser) -> Response {
     match signed_in(&b).await {
         Ok(s) => render(&b, &s, StatusCode::OK, None, None).await,
@@ -73,6 +80,7 @@ async fn form_and_session(b: &Browser, req: Request) -> Result<(super::browser::
 }
 
 /// `POST /account/profile`.
+#[utoipa::path(post, operation_id = "account_profile", path = "/account/profile", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, description = "HTML account page")))]
 pub async fn profile(b: Browser, req: Request) -> Response {
     let (form, s) = match form_and_session(&b, req).await {
         Ok(v) => v,
@@ -92,7 +100,10 @@ pub async fn profile(b: Browser, req: Request) -> Response {
             render(&b, &s, StatusCode::OK, Some(text("saved")), None).await
         }
         Err(DomainError::Validation(errs)) => {
-            let why: Vec<String> = errs.into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            let why: Vec<String> = errs
+                .into_iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
             render(&b, &s, StatusCode::UNPROCESSABLE_ENTITY, None, Some(&why.join("; "))).await
         }
         Err(e) => b.failure(&e.to_string()),
@@ -100,6 +111,7 @@ pub async fn profile(b: Browser, req: Request) -> Response {
 }
 
 /// `POST /account/password`: the current password is checked under the lockout rules.
+#[utoipa::path(post, operation_id = "account_password", path = "/account/password", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, description = "HTML account page"), (status = 401, description = "wrong current password")))]
 pub async fn password(b: Browser, req: Request) -> Response {
     let (form, s) = match form_and_session(&b, req).await {
         Ok(v) => v,
@@ -107,12 +119,19 @@ pub async fn password(b: Browser, req: Request) -> Response {
     };
     let current = Secret::new(form.text("current_password"));
     let new = Secret::new(form.text("new_password"));
-    match b.app().domain.change_password(&s.principal(), &current, &new, &b.meta).await {
+    match b
+        .app()
+        .domain
+        .change_password(&s.principal(), &current, &new, &b.meta)
+        .await
+    {
         Ok(()) => render(&b, &s, StatusCode::OK, Some(text("password_changed")), None).await,
         Err(DomainError::InvalidCredentials) => {
             render(&b, &s, StatusCode::UNAUTHORIZED, None, Some(text("wrong_password"))).await
         }
-        Err(DomainError::AccountLocked { .. }) => render(&b, &s, StatusCode::FORBIDDEN, None, Some(text("locked"))).await,
+        Err(DomainError::AccountLocked { .. }) => {
+            render(&b, &s, StatusCode::FORBIDDEN, None, Some(text("locked"))).await
+        }
         Err(DomainError::Throttled { .. }) => {
             render(&b, &s, StatusCode::TOO_MANY_REQUESTS, None, Some(text("throttled"))).await
         }
@@ -125,6 +144,7 @@ pub async fn password(b: Browser, req: Request) -> Response {
 }
 
 /// `POST /account/sessions/end`: ends one of the user's sessions.
+#[utoipa::path(post, operation_id = "account_end_session", path = "/account/sessions/end", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 303, description = "back to /account")))]
 pub async fn end_session(b: Browser, req: Request) -> Response {
     let (form, s) = match form_and_session(&b, req).await {
         Ok(v) => v,
@@ -138,6 +158,7 @@ pub async fn end_session(b: Browser, req: Request) -> Response {
 }
 
 /// `POST /account/consents/revoke`: withdraws consent for a client.
+#[utoipa::path(post, operation_id = "account_revoke_consent", path = "/account/consents/revoke", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 303, description = "back to /account")))]
 pub async fn revoke_consent(b: Browser, req: Request) -> Response {
     let (form, s) = match form_and_session(&b, req).await {
         Ok(v) => v,

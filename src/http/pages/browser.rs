@@ -43,7 +43,10 @@ fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
 }
 
 fn well_formed(token: &str) -> bool {
-    (20..=100).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (20..=100).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl<S> FromRequestParts<S> for Browser

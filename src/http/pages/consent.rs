@@ -20,9 +20,14 @@ fn scope_text(scope: &str) -> (String, Option<String>) {
 }
 
 /// `GET /consent?req=…`.
+#[utoipa::path(get, operation_id = "consent_show", path = "/consent", tag = "browser", params(("req" = String, Query)), responses((status = 200, description = "HTML consent form (decision=allow|deny)")))]
 pub async fn show(b: Browser, Query(q): Query<HashMap<String, String>>) -> Response {
     let Some(id) = q.get("req") else {
-        return b.message(StatusCode::BAD_REQUEST, "error_title", "the consent page needs a request");
+        return b.message(
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "the consent page needs a request",
+        );
     };
     let p = match b.app().domain.pending_authorization(id).await {
         Ok(p) => p,
@@ -57,13 +62,18 @@ pub async fn show(b: Browser, Query(q): Query<HashMap<String, String>>) -> Respo
 }
 
 /// `POST /consent`: `decision=allow` issues the code, anything else denies.
+#[utoipa::path(post, operation_id = "consent_submit", path = "/consent", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "decision, req, csrf_token"), responses((status = 303, description = "back to the client with a code or access_denied"), (status = 403, description = "CSRF token missing")))]
 pub async fn submit(b: Browser, req: Request) -> Response {
     let form = match b.form(req).await {
         Ok(f) => f,
         Err(res) => return res,
     };
     let Some(id) = form.get("req") else {
-        return b.message(StatusCode::BAD_REQUEST, "error_title", "the consent form needs a request");
+        return b.message(
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "the consent form needs a request",
+        );
     };
     let browser = match b.session().await {
         Ok(Some(s)) => s,

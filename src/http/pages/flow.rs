@@ -7,7 +7,12 @@ use super::browser::{Browser, redirect};
 use crate::domain::authorize::{AuthorizeError, AuthorizeNext};
 
 /// Sends the browser where the flow goes next; `status` is 302 after a GET, 303 after a POST.
-pub fn next_step(b: &Browser, status: StatusCode, next: Result<AuthorizeNext, AuthorizeError>, cookies: &[String]) -> Response {
+pub fn next_step(
+    b: &Browser,
+    status: StatusCode,
+    next: Result<AuthorizeNext, AuthorizeError>,
+    cookies: &[String],
+) -> Response {
     match next {
         Ok(AuthorizeNext::Redirect(url)) => redirect(status, &url, cookies),
         Ok(AuthorizeNext::SignIn(id)) => redirect(status, &format!("/login?req={}", encode(&id)), cookies),

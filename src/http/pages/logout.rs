@@ -14,10 +14,27 @@ use super::messages::text;
 use crate::domain::clients::redirect_matches;
 use crate::domain::sso::BrowserSession;
 
-const PARAMS: [&str; 5] = ["id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales"];
+const PARAMS: [&str; 5] = [
+    "id_token_hint",
+    "post_logout_redirect_uri",
+    "state",
+    "client_id",
+    "ui_locales",
+];
 
 /// `GET`/`POST /oauth/logout`.
-pub async fn logout(b: Browser, req: Request) -> Response {
+#[utoipa::path(get, operation_id = "logout_get", path = "/oauth/logout", tag = "browser", params(("id_token_hint" = Option<String>, Query), ("post_logout_redirect_uri" = Option<String>, Query), ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)), responses((status = 200, description = "HTML confirmation or signed-out page"), (status = 303, description = "to the registered post_logout_redirect_uri"), (status = 400, description = "HTML error page")))]
+pub async fn logout_get(b: Browser, req: Request) -> Response {
+    logout(b, req).await
+}
+
+/// The POST form of the same endpoint.
+#[utoipa::path(post, operation_id = "logout_post", path = "/oauth/logout", tag = "browser", params(("id_token_hint" = Option<String>, Query), ("post_logout_redirect_uri" = Option<String>, Query), ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)), responses((status = 200, description = "HTML confirmation or signed-out page"), (status = 303, description = "to the registered post_logout_redirect_uri"), (status = 400, description = "HTML error page")))]
+pub async fn logout_post(b: Browser, req: Request) -> Response {
+    logout(b, req).await
+}
+
+async fn logout(b: Browser, req: Request) -> Response {
     let params: HashMap<String, String> = if req.method() == Method::POST {
         match b.form(req).await {
             Ok(f) => PARAMS
@@ -30,7 +47,13 @@ pub async fn logout(b: Browser, req: Request) -> Response {
     } else {
         match Query::<HashMap<String, String>>::try_from_uri(req.uri()) {
             Ok(Query(q)) => q,
-            Err(_) => return b.message(StatusCode::BAD_REQUEST, "error_title", "the logout request is malformed"),
+            Err(_) => {
+                return b.message(
+                    StatusCode::BAD_REQUEST,
+                    "error_title",
+                    "the logout request is malformed",
+                );
+            }
         }
     };
     let domain = &b.app().domain;
@@ -48,7 +71,11 @@ pub async fn logout(b: Browser, req: Request) -> Response {
     };
     let client_id = match (params.get("client_id"), &hint_client) {
         (Some(c), Some(h)) if c != h => {
-            return b.message(StatusCode::BAD_REQUEST, "error_title", "client_id does not match the id_token_hint");
+            return b.message(
+                StatusCode::BAD_REQUEST,
+                "error_title",
+                "client_id does not match the id_token_hint",
+            );
         }
         (Some(c), _) => Some(c.clone()),
         (None, h) => h.clone(),
@@ -106,7 +133,12 @@ pub async fn logout(b: Browser, req: Request) -> Response {
     }
 }
 
-fn confirm_page(b: &Browser, current: Option<&BrowserSession>, params: &HashMap<String, String>, back: Option<&str>) -> Response {
+fn confirm_page(
+    b: &Browser,
+    current: Option<&BrowserSession>,
+    params: &HashMap<String, String>,
+    back: Option<&str>,
+) -> Response {
     let carried: Vec<(String, String)> = PARAMS
         .iter()
         .filter_map(|k| params.get(*k).map(|v| (k.to_string(), v.clone())))

@@ -13,7 +13,10 @@ const EN: &[(&str, &str)] = &[
     ("no_account", "No account yet?"),
     ("sign_up_link", "Create one"),
     ("bad_credentials", "Wrong email, username or password."),
-    ("locked", "Too many failed attempts. This account is locked for a while; try again later or reset your password."),
+    (
+        "locked",
+        "Too many failed attempts. This account is locked for a while; try again later or reset your password.",
+    ),
     ("disabled", "This account is disabled."),
     ("throttled", "Too many attempts. Wait a moment and try again."),
     ("sign_up_title", "Create your account"),
@@ -39,13 +42,25 @@ const EN: &[(&str, &str)] = &[
     ("error_title", "Something went wrong"),
     ("error_back", "Go back to the application and try again."),
     ("forgot_title", "Reset your password"),
-    ("forgot_intro", "Enter your email. If an account uses it, we send a link to choose a new password."),
+    (
+        "forgot_intro",
+        "Enter your email. If an account uses it, we send a link to choose a new password.",
+    ),
     ("forgot_button", "Send the link"),
-    ("forgot_sent", "If an account uses this email, a link is on its way. It works once and expires soon."),
+    (
+        "forgot_sent",
+        "If an account uses this email, a link is on its way. It works once and expires soon.",
+    ),
     ("reset_title", "Choose a new password"),
     ("reset_button", "Set the password"),
-    ("reset_done", "Your password is changed and every session was signed out. Sign in with the new password."),
-    ("reset_invalid", "This link is invalid or has expired. Ask for a new one."),
+    (
+        "reset_done",
+        "Your password is changed and every session was signed out. Sign in with the new password.",
+    ),
+    (
+        "reset_invalid",
+        "This link is invalid or has expired. Ask for a new one.",
+    ),
     ("verify_title", "Verify your email"),
     ("verify_intro", "Confirm that this email address is yours."),
     ("verify_button", "Verify my email"),
@@ -75,14 +90,23 @@ const EN: &[(&str, &str)] = &[
     ("password_heading", "Password"),
     ("current_password_label", "Current password"),
     ("change_password_button", "Change password"),
-    ("password_changed", "Password changed. Your other sessions were signed out."),
+    (
+        "password_changed",
+        "Password changed. Your other sessions were signed out.",
+    ),
     ("wrong_password", "The current password is wrong."),
     ("security_heading", "Two-step sign-in"),
-    ("security_soon", "A second factor (authenticator app or passkey) can be added here soon."),
+    (
+        "security_soon",
+        "A second factor (authenticator app or passkey) can be added here soon.",
+    ),
     ("sign_out_button", "Sign out"),
     ("csrf_failed", "This form expired. Reload the page and try again."),
     ("signup_disabled", "Sign-up is turned off on this server."),
-    ("unexpected", "An unexpected error happened on our side. Try again in a moment."),
+    (
+        "unexpected",
+        "An unexpected error happened on our side. Try again in a moment.",
+    ),
     ("not_found", "There is no page here."),
 ];
 

@@ -54,7 +54,12 @@ pub fn origin(url: &str) -> Option<String> {
 /// framed. `form_targets` are origins a form's answer may redirect to (a client's redirect
 /// URI), since browsers apply `form-action` to redirects too.
 pub fn content_security_policy(ui: &UiConfig, form_targets: &[String]) -> String {
-    let extra = |url: &Option<String>| url.as_deref().and_then(origin).map(|o| format!(" {o}")).unwrap_or_default();
+    let extra = |url: &Option<String>| {
+        url.as_deref()
+            .and_then(origin)
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default()
+    };
     let targets: String = form_targets.iter().map(|o| format!(" {o}")).collect();
     format!(
         "default-src 'none'; style-src 'self'{css}; img-src 'self' data:{logo}; form-action 'self'{targets}; \
@@ -68,7 +73,10 @@ pub fn content_security_policy(ui: &UiConfig, form_targets: &[String]) -> String
 /// carry request ids and tokens).
 pub fn page_headers(ui: &UiConfig, form_targets: &[String]) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(&content_security_policy(ui, form_targets)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
@@ -124,8 +132,14 @@ mod tests {
 
     #[test]
     fn origins_for_the_policy() {
-        assert_eq!(origin("https://app.example.com:8443/cb?x=1").as_deref(), Some("https://app.example.com:8443"));
-        assert_eq!(origin("http://127.0.0.1:9000/cb").as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            origin("https://app.example.com:8443/cb?x=1").as_deref(),
+            Some("https://app.example.com:8443")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:9000/cb").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
         assert_eq!(origin("com.example.app:/cb").as_deref(), Some("com.example.app:"));
         assert_eq!(origin("not a url"), None);
     }

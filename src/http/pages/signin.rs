@@ -31,7 +31,13 @@ async fn pending(b: &Browser, req: Option<&str>) -> Result<Option<PendingRequest
     }
 }
 
-fn login_page(b: &Browser, status: StatusCode, p: Option<&PendingRequest>, username: Option<&str>, error: Option<&str>) -> Response {
+fn login_page(
+    b: &Browser,
+    status: StatusCode,
+    p: Option<&PendingRequest>,
+    username: Option<&str>,
+    error: Option<&str>,
+) -> Response {
     let form_targets = p.map(|p| targets(&p.request.redirect_uri)).unwrap_or_default();
     b.page(
         status,
@@ -47,6 +53,7 @@ fn login_page(b: &Browser, status: StatusCode, p: Option<&PendingRequest>, usern
 }
 
 /// `GET /login`.
+#[utoipa::path(get, path = "/login", tag = "browser", params(("req" = Option<String>, Query, description = "pending authorization request")), responses((status = 200, description = "HTML sign-in form (username, password)")))]
 pub async fn show_login(b: Browser, Query(q): QueryMap) -> Response {
     let p = match pending(&b, q.get("req").map(String::as_str)).await {
         Ok(p) => p,
@@ -65,7 +72,9 @@ pub async fn show_login(b: Browser, Query(q): QueryMap) -> Response {
 /// The answer to a sign-in form that failed: the form again, with why.
 fn refused(b: &Browser, p: Option<&PendingRequest>, username: &str, e: DomainError) -> Response {
     let (status, key, retry) = match e {
-        DomainError::InvalidCredentials | DomainError::Validation(_) => (StatusCode::UNAUTHORIZED, "bad_credentials", None),
+        DomainError::InvalidCredentials | DomainError::Validation(_) => {
+            (StatusCode::UNAUTHORIZED, "bad_credentials", None)
+        }
         DomainError::AccountLocked { retry_after } => (StatusCode::FORBIDDEN, "locked", Some(retry_after)),
         DomainError::AccountDisabled => (StatusCode::FORBIDDEN, "disabled", None),
         DomainError::Throttled { retry_after } => (StatusCode::TOO_MANY_REQUESTS, "throttled", Some(retry_after)),
@@ -96,6 +105,7 @@ async fn signed_in(b: &Browser, p: Option<PendingRequest>, new: NewBrowserSessio
 }
 
 /// `POST /login`: the same password check, limits and lockout as the API.
+#[utoipa::path(post, path = "/login", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "username, password, csrf_token, req"), responses((status = 303, description = "signed in: on to the client, consent or /account"), (status = 401, description = "HTML form with an error"), (status = 403, description = "locked, disabled, or CSRF token missing"), (status = 429, description = "throttled")))]
 pub async fn submit_login(b: Browser, req: Request) -> Response {
     let form: PageForm = match b.form(req).await {
         Ok(f) => f,
@@ -111,13 +121,24 @@ pub async fn submit_login(b: Browser, req: Request) -> Response {
     if username.is_empty() || password.expose().is_empty() || username.chars().count() > 320 {
         return refused(&b, p.as_ref(), &username, DomainError::InvalidCredentials);
     }
-    match b.app().domain.browser_sign_in(tenant, &username, &password, &b.meta).await {
+    match b
+        .app()
+        .domain
+        .browser_sign_in(tenant, &username, &password, &b.meta)
+        .await
+    {
         Ok(new) => signed_in(&b, p, new).await,
         Err(e) => refused(&b, p.as_ref(), &username, e),
     }
 }
 
-fn signup_page(b: &Browser, status: StatusCode, p: Option<&PendingRequest>, form: Option<&PageForm>, errors: &[String]) -> Response {
+fn signup_page(
+    b: &Browser,
+    status: StatusCode,
+    p: Option<&PendingRequest>,
+    form: Option<&PageForm>,
+    errors: &[String],
+) -> Response {
     let form_targets = p.map(|p| targets(&p.request.redirect_uri)).unwrap_or_default();
     b.page(
         status,
@@ -134,6 +155,7 @@ fn signup_page(b: &Browser, status: StatusCode, p: Option<&PendingRequest>, form
 }
 
 /// `GET /signup`.
+#[utoipa::path(get, path = "/signup", tag = "browser", responses((status = 200, description = "HTML sign-up form (email, username, password)"), (status = 404, description = "sign-up is off")))]
 pub async fn show_signup(b: Browser, Query(q): QueryMap) -> Response {
     if !b.app().domain.config.ui.signup_enabled {
         return b.message(StatusCode::NOT_FOUND, "sign_up_title", text("signup_disabled"));
@@ -145,6 +167,7 @@ pub async fn show_signup(b: Browser, Query(q): QueryMap) -> Response {
 }
 
 /// `POST /signup`: the same rules and limits as `POST /auth/register`, then signed in.
+#[utoipa::path(post, path = "/signup", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "email, username, password, csrf_token, req"), responses((status = 303, description = "account created and signed in"), (status = 403, description = "CSRF token missing"), (status = 422, description = "HTML form with errors")))]
 pub async fn submit_signup(b: Browser, req: Request) -> Response {
     if !b.app().domain.config.ui.signup_enabled {
         return b.message(StatusCode::NOT_FOUND, "sign_up_title", text("signup_disabled"));
@@ -180,7 +203,10 @@ pub async fn submit_signup(b: Browser, req: Request) -> Response {
                 Err(e) => b.failure(&e.to_string()),
             };
         }
-        Err(DomainError::Validation(errs)) => errs.into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect(),
+        Err(DomainError::Validation(errs)) => errs
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect(),
         Err(DomainError::EmailTaken) => vec![text("email_taken").into()],
         Err(DomainError::UsernameTaken) => vec![text("username_taken").into()],
         Err(DomainError::Throttled { .. }) => vec![text("throttled").into()],
