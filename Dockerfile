@@ -2,13 +2,16 @@
 # portcullis container image: a Rust build stage and a small Debian runtime.
 #
 #   docker build -t portcullis .
-#   docker run -p 8080:8080 -v portcullis-data:/data -v portcullis-keys:/keys portcullis
+#   docker run -p 127.0.0.1:8080:8080 -e PORTCULLIS_ISSUER=http://127.0.0.1:8080 \
+#     -v portcullis-data:/data -v portcullis-keys:/keys portcullis
 #
-# Set PORTCULLIS_ISSUER to the public URL clients use (the default, http://0.0.0.0:8080, is
-# only good for a quick look). Without DATABASE_URL the container keeps its SQLite database in /data and creates its
-# key-encryption key in /keys/kek on first start: back that volume up (docs/operations.md).
+# Set PORTCULLIS_ISSUER to the URL clients use: without it the issuer is http://0.0.0.0:8080,
+# which no client can reach (the server warns at start). Without DATABASE_URL the container
+# keeps its SQLite database in /data and creates its key-encryption key in /keys/kek on first
+# start: mount both as volumes and back them up (docs/operations.md). With PostgreSQL, give
+# the key as a secret file instead (PORTCULLIS_KEY_ENCRYPTION_KEY_FILE, see docker-compose.yml).
 
-ARG RUST_VERSION=1
+ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
@@ -23,6 +26,7 @@ COPY migrations ./migrations
 # Cargo checks that every target named in Cargo.toml exists, even when building only the binary.
 COPY tests ./tests
 COPY benches ./benches
+COPY docs/examples/rust ./docs/examples/rust
 # Cache mounts keep the registry and compiled dependencies between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
@@ -48,7 +52,8 @@ ENV PORTCULLIS_LISTEN=0.0.0.0:8080 \
 
 USER portcullis:portcullis
 WORKDIR /data
-VOLUME ["/data", "/keys"]
+# No VOLUME: it would give every container two anonymous volumes even when PostgreSQL and a
+# secret file make them pointless; mount volumes at /data and /keys for the SQLite setup.
 EXPOSE 8080
 
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

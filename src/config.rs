@@ -3,6 +3,7 @@
 
 mod parse;
 mod ui;
+mod warnings;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -227,17 +228,33 @@ impl Config {
     /// Reads the process environment and, when `PORTCULLIS_CONFIG` names one, a TOML file.
     pub fn from_env() -> Result<Self, ConfigError> {
         let env: HashMap<String, String> = std::env::vars().collect();
-        let mut values = match env.get("PORTCULLIS_CONFIG") {
-            Some(path) if !path.is_empty() => parse::read_toml(path)?,
-            _ => HashMap::new(),
+        let file = env.get("PORTCULLIS_CONFIG").filter(|p| !p.is_empty()).cloned();
+        Self::from_file_and_env(file.as_deref(), env)
+    }
+
+    /// Reads the TOML file at `file` (when given) under the variables in `env`, which win.
+    /// A key of the file that no setting reads stops the start, naming the key.
+    pub fn from_file_and_env(file: Option<&str>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut values = match file {
+            Some(path) => parse::read_toml(path)?,
+            None => HashMap::new(),
         };
+        let from_file: Vec<String> = values.keys().cloned().collect();
         values.extend(env.into_iter().filter(|(k, _)| is_ours(k)));
-        Self::from_map(values)
+        let s = Source::new(values);
+        let config = Self::from_source(&s)?;
+        if let Some(path) = file {
+            s.refuse_unread(path, &from_file)?;
+        }
+        Ok(config)
     }
 
     /// Builds a configuration from variable names and values (environment spelling).
     pub fn from_map(values: HashMap<String, String>) -> Result<Self, ConfigError> {
-        let s = Source::new(values);
+        Self::from_source(&Source::new(values))
+    }
+
+    fn from_source(s: &Source) -> Result<Self, ConfigError> {
         let data_dir: PathBuf = s.string("PORTCULLIS_DATA_DIR")?.unwrap_or_else(|| "data".into()).into();
         let database_url = s
             .string("DATABASE_URL")?
@@ -255,10 +272,8 @@ impl Config {
             Some(i) => Some(parse::issuer(&i).map_err(|r| s.error("PORTCULLIS_ISSUER", &r))?),
             None => None,
         };
-        let key_encryption_key = s.string("PORTCULLIS_KEY_ENCRYPTION_KEY")?.map(Secret::new);
-        if let Some(k) = &key_encryption_key {
-            parse::kek_bytes(k.expose()).map_err(|r| s.error("PORTCULLIS_KEY_ENCRYPTION_KEY", &r))?;
-        }
+        let key_encryption_key = kek_setting(s)?;
+        let redis_url = redis_setting(s)?;
         let jwks_max_age = s.duration("PORTCULLIS_JWKS_MAX_AGE", "5m")?;
         let key_publish_ahead = s.duration("PORTCULLIS_KEY_PUBLISH_AHEAD", "1h")?;
         if key_publish_ahead < jwks_max_age {
@@ -315,14 +330,14 @@ impl Config {
                 "must not be shorter than PORTCULLIS_LOCKOUT_DURATION",
             ));
         }
-        let mail = mail_config(&s)?;
-        let password_reset_ttl = duration_between(&s, "PORTCULLIS_PASSWORD_RESET_TTL", "30m", 60, 86_400)?;
-        let email_verify_ttl = duration_between(&s, "PORTCULLIS_EMAIL_VERIFY_TTL", "24h", 60, 30 * 86_400)?;
+        let mail = mail_config(s)?;
+        let password_reset_ttl = duration_between(s, "PORTCULLIS_PASSWORD_RESET_TTL", "30m", 60, 86_400)?;
+        let email_verify_ttl = duration_between(s, "PORTCULLIS_EMAIL_VERIFY_TTL", "24h", 60, 30 * 86_400)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Config {
             listen,
             issuer,
-            redis_url: s.string("REDIS_URL")?,
+            redis_url,
             redis_prefix: s
                 .string("PORTCULLIS_REDIS_PREFIX")?
                 .unwrap_or_else(|| "portcullis:".into()),
@@ -366,12 +381,12 @@ impl Config {
                 lockout_base,
                 lockout_max,
                 lockout_memory: s.duration_at_least("PORTCULLIS_LOCKOUT_MEMORY", "24h", 1)?,
-                redis_timeout: parse_duration_ms(&s, "PORTCULLIS_REDIS_TIMEOUT_MS", 250)?,
+                redis_timeout: parse_duration_ms(s, "PORTCULLIS_REDIS_TIMEOUT_MS", 250)?,
             },
             mail,
             password_reset_ttl,
             email_verify_ttl,
-            ui: UiConfig::from_source(&s)?,
+            ui: UiConfig::from_source(s)?,
         })
     }
 
@@ -386,6 +401,40 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }
+}
+
+/// `PORTCULLIS_KEY_ENCRYPTION_KEY`, or the content of the file `PORTCULLIS_KEY_ENCRYPTION_KEY_FILE`
+/// names (a container secret); never both. Reasons never quote the key.
+fn kek_setting(s: &Source) -> Result<Option<Secret>, ConfigError> {
+    const VALUE: &str = "PORTCULLIS_KEY_ENCRYPTION_KEY";
+    const FILE: &str = "PORTCULLIS_KEY_ENCRYPTION_KEY_FILE";
+    let (key, name) = match (s.string(VALUE)?, s.string(FILE)?) {
+        (Some(_), Some(_)) => return Err(s.error(FILE, &format!("set either {VALUE} or {FILE}, not both"))),
+        (Some(k), None) => (k, VALUE),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| s.error(FILE, &format!("cannot read {path}: {e}")))?;
+            (text.trim().to_string(), FILE)
+        }
+        (None, None) => return Ok(None),
+    };
+    parse::kek_bytes(&key).map_err(|r| s.error(name, &r))?;
+    Ok(Some(Secret::new(key)))
+}
+
+/// `REDIS_URL`, checked here so a typo stops the start with one line instead of a client error.
+fn redis_setting(s: &Source) -> Result<Option<String>, ConfigError> {
+    let url = s.string("REDIS_URL")?;
+    if let Some(u) = &url {
+        // The reason never quotes the value: a Redis URL may carry a password.
+        redis::IntoConnectionInfo::into_connection_info(u.as_str()).map_err(|_| {
+            s.error(
+                "REDIS_URL",
+                "must be a URL like redis://host:6379, rediss://host:6380 or unix:///path/to/redis.sock",
+            )
+        })?;
+    }
+    Ok(url)
 }
 
 fn parse_duration_ms(s: &Source, name: &str, default: u64) -> Result<Duration, ConfigError> {

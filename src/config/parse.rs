@@ -1,6 +1,7 @@
 //! Parsing of single configuration values, each error naming its variable.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -8,14 +9,44 @@ use base64::Engine;
 
 use super::{ConfigError, IpNet, WindowLimit};
 
-/// The raw values, by environment name.
+/// The raw values, by environment name, and the names settings have asked for.
 pub(super) struct Source {
     values: HashMap<String, String>,
+    read: RefCell<HashSet<String>>,
 }
 
 impl Source {
     pub(super) fn new(values: HashMap<String, String>) -> Self {
-        Self { values }
+        Self {
+            values,
+            read: RefCell::default(),
+        }
+    }
+
+    /// Refuses keys of the TOML file at `path` that no setting read (typos, stale names),
+    /// suggesting the nearest known key. Call after every setting has been read.
+    pub(super) fn refuse_unread(&self, path: &str, from_file: &[String]) -> Result<(), ConfigError> {
+        let read = self.read.borrow();
+        let mut unknown: Vec<String> = from_file
+            .iter()
+            .filter(|name| !read.contains(*name))
+            .map(|name| {
+                let key = toml_key(name);
+                match suggest(&key, read.iter().map(|n| toml_key(n))) {
+                    Some(s) => format!("{key} (did you mean {s}?)"),
+                    None => key,
+                }
+            })
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        unknown.sort();
+        let noun = if unknown.len() == 1 { "key" } else { "keys" };
+        Err(self.error(
+            "PORTCULLIS_CONFIG",
+            &format!("{path}: unknown {noun} {}", unknown.join(", ")),
+        ))
     }
 
     pub(super) fn error(&self, name: &str, reason: &str) -> ConfigError {
@@ -27,6 +58,7 @@ impl Source {
 
     /// The trimmed value, `None` when unset or empty.
     pub(super) fn string(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        self.read.borrow_mut().insert(name.to_string());
         Ok(self
             .values
             .get(name)
@@ -163,6 +195,28 @@ pub(super) fn kek_bytes(v: &str) -> Result<[u8; 32], String> {
     bytes
         .try_into()
         .map_err(|_| "must decode to exactly 32 bytes".to_string())
+}
+
+/// The TOML spelling of a variable name: lower case, without the `PORTCULLIS_` prefix.
+fn toml_key(name: &str) -> String {
+    name.strip_prefix("PORTCULLIS_").unwrap_or(name).to_ascii_lowercase()
+}
+
+/// The known key closest to `key`, when it is close enough to be a likely typo.
+fn suggest(key: &str, known: impl Iterator<Item = String>) -> Option<String> {
+    let known: Vec<String> = known.collect();
+    // Someone who copied the environment spelling into the file gets the file spelling back.
+    if let Some(rest) = key.strip_prefix("portcullis_")
+        && known.iter().any(|k| k == rest)
+    {
+        return Some(rest.to_string());
+    }
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(key, &k), k))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 /// Reads a flat TOML file; keys are variable names, lower case without the `PORTCULLIS_` prefix

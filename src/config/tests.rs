@@ -261,3 +261,82 @@ fn cors_origins_are_checked() {
         );
     }
 }
+
+fn toml_file(content: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("portcullis-cfg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("portcullis.toml");
+    std::fs::write(&path, content).unwrap();
+    let p = path.to_str().unwrap().to_string();
+    (dir, p)
+}
+
+#[test]
+fn an_unknown_toml_key_stops_the_start_with_a_suggestion() {
+    let (dir, path) = toml_file("acess_token_ttl = \"5m\"\nlisten = \"127.0.0.1:9999\"\n");
+    let e = Config::from_file_and_env(Some(&path), HashMap::new()).unwrap_err();
+    assert_eq!(e.name, "PORTCULLIS_CONFIG");
+    assert!(
+        e.reason
+            .contains("unknown key acess_token_ttl (did you mean access_token_ttl?)"),
+        "{e}"
+    );
+    // The environment spelling in the file gets the file spelling suggested; a key far from
+    // every setting gets no guess.
+    std::fs::write(&path, "PORTCULLIS_LISTEN = \"127.0.0.1:9999\"\nbanana = 1\n").unwrap();
+    let e = Config::from_file_and_env(Some(&path), HashMap::new()).unwrap_err();
+    assert!(
+        e.reason
+            .ends_with("unknown keys banana, portcullis_listen (did you mean listen?)"),
+        "{e}"
+    );
+    // Known keys, including the two without the prefix, start fine.
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:9999\"\ndatabase_url = \"sqlite://x.db\"\nredis_url = \"redis://127.0.0.1\"\n",
+    )
+    .unwrap();
+    let c = Config::from_file_and_env(Some(&path), HashMap::new()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(c.listen.port(), 9999);
+    assert_eq!(c.database_url, "sqlite://x.db");
+}
+
+#[test]
+fn a_redis_url_that_does_not_parse_names_redis_url_without_quoting_it() {
+    for bad in ["banana", "http://cache:6379", "redis://:hunter2secret@[bad"] {
+        let e = cfg(&[("REDIS_URL", bad)]).unwrap_err();
+        assert_eq!(e.name, "REDIS_URL", "{bad}");
+        assert!(
+            e.to_string().starts_with("REDIS_URL: must be a URL like redis://"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("hunter2secret"), "{e}");
+    }
+    let c = cfg(&[("REDIS_URL", "redis://:pw@cache:6379/2")]).unwrap();
+    assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@cache:6379/2"));
+}
+
+#[test]
+fn the_key_encryption_key_can_come_from_a_file() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let (dir, path) = toml_file(&format!("{key}\n"));
+    let c = cfg(&[("PORTCULLIS_KEY_ENCRYPTION_KEY_FILE", &path)]).unwrap();
+    assert_eq!(c.kek_bytes().unwrap()[31], 31);
+    let both = cfg(&[
+        ("PORTCULLIS_KEY_ENCRYPTION_KEY_FILE", &path),
+        ("PORTCULLIS_KEY_ENCRYPTION_KEY", key),
+    ])
+    .unwrap_err();
+    assert_eq!(both.name, "PORTCULLIS_KEY_ENCRYPTION_KEY_FILE");
+    std::fs::write(&path, "c2hvcnQ=\n").unwrap();
+    let short = cfg(&[("PORTCULLIS_KEY_ENCRYPTION_KEY_FILE", &path)]).unwrap_err();
+    assert_eq!(
+        short.to_string(),
+        "PORTCULLIS_KEY_ENCRYPTION_KEY_FILE: must decode to exactly 32 bytes"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let missing = cfg(&[("PORTCULLIS_KEY_ENCRYPTION_KEY_FILE", &path)]).unwrap_err();
+    assert_eq!(missing.name, "PORTCULLIS_KEY_ENCRYPTION_KEY_FILE");
+    assert!(missing.reason.starts_with("cannot read"), "{missing}");
+}

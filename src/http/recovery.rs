@@ -137,7 +137,12 @@ pub async fn verify(
     Ok(Json(UserView::from(user)))
 }
 
-/// The older service's reset request; same as `POST /auth/password/forgot`.
+/// Password-reset request at the older service's path (for its existing clients)
+///
+/// Kept so apps written for the auth service portcullis replaced keep working unchanged:
+/// same body and answer as `POST /auth/password/forgot`, which new clients should call.
+/// The older `/api/reset-password/{token}` is not served: a token in a path ends up in
+/// request logs; the token goes in the body of `POST /auth/password/reset` instead.
 #[utoipa::path(post, path = "/api/reset-password", tag = "auth", request_body = ForgotBody,
     responses((status = 202, body = Accepted)))]
 pub async fn legacy_forgot(
@@ -148,7 +153,10 @@ pub async fn legacy_forgot(
     forgot(state, meta, body).await
 }
 
-/// The older service's email confirmation; same as `POST /auth/email/verify`.
+/// Email confirmation at the older service's path (for its existing clients)
+///
+/// Kept so apps written for the auth service portcullis replaced keep working unchanged:
+/// same body and answer as `POST /auth/email/verify`, which new clients should call.
 #[utoipa::path(post, path = "/api/verify-email", tag = "auth", request_body = VerifyBody,
     responses((status = 200, body = UserView), (status = 400)))]
 pub async fn legacy_verify(

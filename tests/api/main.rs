@@ -14,6 +14,7 @@ mod browser_pages;
 #[allow(dead_code)]
 mod browser_support;
 mod cli;
+mod cli_users;
 mod crash;
 mod health;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
@@ -22,6 +23,7 @@ mod keys;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
+mod openapi_summaries;
 mod ops;
 mod recovery;
 mod register;

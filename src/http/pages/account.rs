@@ -36,13 +36,22 @@ async fn render(
         Ok(v) => v,
         Err(e) => return b.failure(&e.to_string()),
     };
+    // Sessions name their client by its display name, looked up once per client.
+    let mut names = std::collections::HashMap::new();
+    for v in &sessions {
+        if !names.contains_key(&v.client_id)
+            && let Ok(Some(c)) = domain.store.client(&v.client_id).await
+        {
+            names.insert(v.client_id.clone(), c.name);
+        }
+    }
     let sessions: Vec<_> = sessions
         .into_iter()
         .map(|v| {
             let label = if v.client_id == crate::domain::clients::FIRST_PARTY_CLIENT && v.scope.is_empty() {
                 text("session_browser").to_string()
             } else {
-                v.client_id.clone()
+                names.get(&v.client_id).cloned().unwrap_or_else(|| v.client_id.clone())
             };
             context! { id => v.id, label => label, current => v.current, created_at => v.created_at.get(..16).map(|t| t.replace('T', " ")), ip => v.ip }
         })

@@ -103,6 +103,18 @@ impl Browser {
 
     /// Renders a page; sets the CSRF cookie when the browser had none.
     pub fn page(&self, status: StatusCode, template: &str, ctx: Value, form_targets: &[String]) -> Response {
+        self.page_in(None, status, template, ctx, form_targets)
+    }
+
+    /// Renders a page in the first supported language of `ui_locales`.
+    pub fn page_in(
+        &self,
+        ui_locales: Option<&str>,
+        status: StatusCode,
+        template: &str,
+        ctx: Value,
+        form_targets: &[String],
+    ) -> Response {
         let ui = &self.app.domain.config.ui;
         let mut headers = render::page_headers(ui, form_targets);
         if self.csrf_is_new
@@ -110,7 +122,7 @@ impl Browser {
         {
             headers.append(header::SET_COOKIE, v);
         }
-        match render::render(ui, None, &self.csrf, template, ctx) {
+        match render::render(ui, ui_locales, &self.csrf, template, ctx) {
             Ok(body) => render::html(status, headers, body),
             Err(e) => {
                 tracing::error!(template, error = %e, "a page failed to render");

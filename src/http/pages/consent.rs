@@ -48,7 +48,8 @@ pub async fn show(b: Browser, Query(q): Query<HashMap<String, String>>) -> Respo
         })
         .collect();
     let user = &browser.user;
-    b.page(
+    b.page_in(
+        p.request.ui_locales.as_deref(),
         StatusCode::OK,
         "consent.html",
         context! {

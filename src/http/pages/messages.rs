@@ -110,9 +110,20 @@ const EN: &[(&str, &str)] = &[
     ("not_found", "There is no page here."),
 ];
 
-/// The strings for the first supported language in `ui_locales` (English otherwise).
-pub fn catalog(_ui_locales: Option<&str>) -> &'static [(&'static str, &'static str)] {
-    EN
+/// Every language the pages speak, by BCP 47 primary tag; the first is the default.
+const LANGUAGES: &[(&str, &[(&str, &str)])] = &[("en", EN)];
+
+/// The language and strings for the first supported entry of `ui_locales` (a space-separated
+/// list of BCP 47 tags, OIDC Core §3.1.2.1), or the default language.
+pub fn catalog(ui_locales: Option<&str>) -> (&'static str, &'static [(&'static str, &'static str)]) {
+    let wanted = ui_locales.unwrap_or_default().split(' ').filter(|t| !t.is_empty());
+    for tag in wanted {
+        let primary = tag.split('-').next().unwrap_or_default().to_ascii_lowercase();
+        if let Some((lang, table)) = LANGUAGES.iter().find(|(l, _)| *l == primary) {
+            return (lang, table);
+        }
+    }
+    LANGUAGES[0]
 }
 
 /// One string of the English catalog (for texts built outside templates).
@@ -122,6 +133,13 @@ pub fn text(key: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ui_locales_pick_a_supported_language_or_the_default() {
+        assert_eq!(super::catalog(Some("de-CH en-GB")).0, "en");
+        assert_eq!(super::catalog(Some("fr")).0, "en");
+        assert_eq!(super::catalog(None).0, "en");
+    }
+
     #[test]
     fn keys_are_unique() {
         let mut keys: Vec<&str> = super::EN.iter().map(|(k, _)| *k).collect();

@@ -89,7 +89,8 @@ pub fn page_headers(ui: &UiConfig, form_targets: &[String]) -> HeaderMap {
 
 /// Renders a template with the page-wide values (branding, strings, CSRF token) and `ctx`.
 pub fn render(ui: &UiConfig, locales: Option<&str>, csrf: &str, name: &str, ctx: Value) -> Result<String, String> {
-    let t: std::collections::BTreeMap<&str, &str> = messages::catalog(locales).iter().copied().collect();
+    let (lang, table) = messages::catalog(locales);
+    let t: std::collections::BTreeMap<&str, &str> = table.iter().copied().collect();
     let page = context! {
         ui => context! {
             name => ui.name.clone(),
@@ -98,7 +99,7 @@ pub fn render(ui: &UiConfig, locales: Option<&str>, csrf: &str, name: &str, ctx:
             signup_enabled => ui.signup_enabled,
         },
         t => t,
-        lang => "en",
+        lang => lang,
         csrf_token => csrf,
         ..ctx
     };

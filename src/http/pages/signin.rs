@@ -39,7 +39,8 @@ fn login_page(
     error: Option<&str>,
 ) -> Response {
     let form_targets = p.map(|p| targets(&p.request.redirect_uri)).unwrap_or_default();
-    b.page(
+    b.page_in(
+        p.and_then(|p| p.request.ui_locales.as_deref()),
         status,
         "login.html",
         context! {
@@ -140,7 +141,8 @@ fn signup_page(
     errors: &[String],
 ) -> Response {
     let form_targets = p.map(|p| targets(&p.request.redirect_uri)).unwrap_or_default();
-    b.page(
+    b.page_in(
+        p.and_then(|p| p.request.ui_locales.as_deref()),
         status,
         "signup.html",
         context! {
