@@ -81,17 +81,6 @@ fn contrast_with_white(rgb: u32) -> f64 {
     1.05 / (luminance + 0.05)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn contrast_against_white() {
-        assert!((super::contrast_with_white(0x000000) - 21.0).abs() < 0.01);
-        assert!((super::contrast_with_white(0xffffff) - 1.0).abs() < 0.01);
-        assert!(super::contrast_with_white(0x1f4fd1) >= 4.5, "the default passes");
-        assert!(super::contrast_with_white(0xffcc00) < 4.5);
-    }
-}
-
 /// An optional URL: `https://…` or a path on this server (`/…`), no quotes or spaces, so it
 /// can go into a Content-Security-Policy and an HTML attribute as it is.
 fn url_setting(s: &Source, name: &str) -> Result<Option<String>, ConfigError> {
@@ -105,5 +94,16 @@ fn url_setting(s: &Source, name: &str) -> Result<Option<String>, ConfigError> {
         Ok(Some(v))
     } else {
         Err(s.error(name, "must be an https:// URL or a path starting with /"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn contrast_against_white() {
+        assert!((super::contrast_with_white(0x000000) - 21.0).abs() < 0.01);
+        assert!((super::contrast_with_white(0xffffff) - 1.0).abs() < 0.01);
+        assert!(super::contrast_with_white(0x1f4fd1) >= 4.5, "the default passes");
+        assert!(super::contrast_with_white(0xffcc00) < 4.5);
     }
 }
