@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: brings up PostgreSQL and Redis (installing them if needed), then runs the
-# whole suite twice, on SQLite + in-process counters and on PostgreSQL + Redis.
-# Extra arguments go to `cargo test` (e.g. a test-name filter).
+# whole suite twice, on SQLite + in-process counters and on PostgreSQL + Redis; then the
+# end-to-end checks: the documented examples against a real server, and the real-browser test
+# of the hosted sign-in. Extra arguments go to `cargo test` (e.g. a test-name filter) and skip
+# the end-to-end checks; PORTCULLIS_TEST_SKIP_E2E=1 skips them too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +18,10 @@ PORTCULLIS_TEST_BACKEND=sqlite cargo test --locked "$@"
 
 echo "== backend: PostgreSQL + Redis"
 PORTCULLIS_TEST_BACKEND=postgres cargo test --locked --test api "$@"
+
+if [ "$#" -eq 0 ] && [ "${PORTCULLIS_TEST_SKIP_E2E:-}" != 1 ]; then
+  echo "== documented examples against a running server"
+  bash scripts/examples-test.sh
+  echo "== real browser: hosted sign-in, SSO, logout"
+  bash scripts/browser-test.sh
+fi
