@@ -7,7 +7,7 @@ mod kek;
 mod lifecycle;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use josekit::jwk::Jwk;
@@ -94,6 +94,7 @@ struct KeySet {
 struct ForcedReload {
     lock: tokio::sync::Mutex<()>,
     last_ms: AtomicI64,
+    count: AtomicU64,
 }
 
 /// Signs with the active key, verifies against published keys, serves the JWKS.
@@ -219,10 +220,16 @@ impl Keyring {
             return;
         }
         self.forced.last_ms.store(now, Ordering::Relaxed);
+        self.forced.count.fetch_add(1, Ordering::Relaxed);
         match self.reload().await {
             Ok(()) => tracing::debug!("reloaded the keyring for a token under an unknown key id"),
             Err(e) => tracing::warn!(error = %e, "could not reload the keyring"),
         }
+    }
+
+    /// How many reloads unknown `kid`s have caused since start.
+    pub fn forced_reloads(&self) -> u64 {
+        self.forced.count.load(Ordering::Relaxed)
     }
 
     /// Rebuilds the in-memory set from the database.

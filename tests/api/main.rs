@@ -14,6 +14,7 @@ mod crash;
 mod health;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
 mod helpers;
+mod key_propagation;
 mod keys;
 mod me;
 #[allow(dead_code)]
@@ -21,6 +22,7 @@ mod oauth_support;
 mod ops;
 mod recovery;
 mod register;
+mod signing_algs;
 mod token_forgery;
 mod token_grants;
 mod token_refresh;
