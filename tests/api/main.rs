@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod key_propagation;
 mod keys;
+mod login_concurrency;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
