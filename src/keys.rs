@@ -242,7 +242,10 @@ impl Keyring {
             if !matches!(k.status.as_str(), "pending" | "active" | "retired") {
                 continue;
             }
-            let alg: SigningAlg = k.alg.parse().map_err(|e: String| KeyError::Corrupt(format!("key {}: {e}", k.kid)))?;
+            let alg: SigningAlg = k
+                .alg
+                .parse()
+                .map_err(|e: String| KeyError::Corrupt(format!("key {}: {e}", k.kid)))?;
             let public: Map<String, Value> =
                 serde_json::from_str(&k.public_jwk).map_err(|e| KeyError::Corrupt(e.to_string()))?;
             let verifier = verifier(alg, &public).map_err(|e| KeyError::Corrupt(format!("key {}: {e}", k.kid)))?;
@@ -283,9 +286,15 @@ impl Keyring {
 fn verifier(alg: SigningAlg, public: &Map<String, Value>) -> Result<Box<dyn JwsVerifier>, KeyError> {
     let jwk = Jwk::from_map(public.clone()).map_err(|e| KeyError::Corrupt(e.to_string()))?;
     let v: Result<Box<dyn JwsVerifier>, _> = match alg {
-        SigningAlg::Rs256 => RS256.verifier_from_jwk(&jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        SigningAlg::Es256 => ES256.verifier_from_jwk(&jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        SigningAlg::EdDsa => EdDSA.verifier_from_jwk(&jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
+        SigningAlg::Rs256 => RS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
+        SigningAlg::Es256 => ES256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
+        SigningAlg::EdDsa => EdDSA
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
     };
     v.map_err(|e| KeyError::Corrupt(e.to_string()))
 }

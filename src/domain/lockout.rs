@@ -307,7 +307,10 @@ impl Domain {
             && let Some(hit) = self.counters.get(ip_key).await
             && hit.count >= limits.failed_logins_per_ip.max
         {
-            return throttled(LimitPolicy::new("failed_logins_ip", limits.failed_logins_per_ip), hit.ttl);
+            return throttled(
+                LimitPolicy::new("failed_logins_ip", limits.failed_logins_per_ip),
+                hit.ttl,
+            );
         }
         let (lock, fallback) = match self.counters.get(&attempt.pair.fail).await {
             Some(hit) if hit.count >= limits.lockout_threshold => (&attempt.pair.lock, hit.ttl),

@@ -84,13 +84,22 @@ fn from_pkey(pkey: &PKey<Private>) -> Result<GeneratedKey, KeyError> {
                 .affine_coordinates(group, &mut x, &mut y, &mut ctx)
                 .map_err(crypto_err)?;
             jwk.insert("crv".into(), Value::String("P-256".into()));
-            jwk.insert("x".into(), Value::String(B64.encode(x.to_vec_padded(32).map_err(crypto_err)?)));
-            jwk.insert("y".into(), Value::String(B64.encode(y.to_vec_padded(32).map_err(crypto_err)?)));
+            jwk.insert(
+                "x".into(),
+                Value::String(B64.encode(x.to_vec_padded(32).map_err(crypto_err)?)),
+            );
+            jwk.insert(
+                "y".into(),
+                Value::String(B64.encode(y.to_vec_padded(32).map_err(crypto_err)?)),
+            );
             (SigningAlg::Es256, 256, pkey.private_key_to_pkcs8().map_err(crypto_err)?)
         }
         Id::ED25519 => {
             jwk.insert("crv".into(), Value::String("Ed25519".into()));
-            jwk.insert("x".into(), Value::String(B64.encode(pkey.raw_public_key().map_err(crypto_err)?)));
+            jwk.insert(
+                "x".into(),
+                Value::String(B64.encode(pkey.raw_public_key().map_err(crypto_err)?)),
+            );
             (SigningAlg::EdDsa, 256, pkey.private_key_to_pkcs8().map_err(crypto_err)?)
         }
         _ => return Err(KeyError::Crypto("not an RSA, P-256 or Ed25519 key".into())),
@@ -226,7 +235,10 @@ mod tests {
             "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
         }))
         .unwrap();
-        assert_eq!(jwk_thumbprint(&jwk).unwrap(), "cn-I_WNMClehiVp51i_0VpOENW1upEerA8sEam5hn-s");
+        assert_eq!(
+            jwk_thumbprint(&jwk).unwrap(),
+            "cn-I_WNMClehiVp51i_0VpOENW1upEerA8sEam5hn-s"
+        );
     }
 
     #[test]

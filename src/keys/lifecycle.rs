@@ -184,7 +184,12 @@ impl Keyring {
             .with_detail(json!({ "kid": key.kid, "alg": key.alg.as_str(), "activate_at": rfc3339(activate_at) }));
         match self.store.insert_key(&record, &event).await {
             Ok(()) => {
-                tracing::info!(kid = key.kid, alg = record.alg, status = record.status, "signing key created");
+                tracing::info!(
+                    kid = key.kid,
+                    alg = record.alg,
+                    status = record.status,
+                    "signing key created"
+                );
                 Ok(key.kid)
             }
             // Another instance filled the slot first; its key serves just as well.

@@ -57,11 +57,24 @@ async fn an_immediate_rotation_on_one_instance_is_accepted_at_once_by_another() 
     let fresh = tokens["access_token"].as_str().unwrap();
     assert_eq!(header_of(fresh).kid.unwrap(), new_kid);
 
-    assert_eq!(me(&a.client, &b.address, fresh).await, StatusCode::OK, "B accepts A's fresh token");
-    let res = a.client.get(format!("{}/.well-known/jwks.json", b.address)).send().await.unwrap();
+    assert_eq!(
+        me(&a.client, &b.address, fresh).await,
+        StatusCode::OK,
+        "B accepts A's fresh token"
+    );
+    let res = a
+        .client
+        .get(format!("{}/.well-known/jwks.json", b.address))
+        .send()
+        .await
+        .unwrap();
     let published = kids(&json_of(res).await.1);
     assert!(published.contains(&new_kid), "{published:?}");
-    assert_eq!(b.state.domain.keys.active_kid().unwrap(), new_kid, "B signs with it too");
+    assert_eq!(
+        b.state.domain.keys.active_kid().unwrap(),
+        new_kid,
+        "B signs with it too"
+    );
 }
 
 #[tokio::test]
@@ -92,5 +105,9 @@ async fn unknown_kids_reload_at_most_once_per_second() {
     let reloads = keys.forced_reloads() - before;
     // An upper bound from the time that really passed, so a slow machine cannot fail it.
     let allowed = 1 + started.elapsed().as_secs();
-    assert!((1..=allowed).contains(&reloads), "{reloads} reloads in {:?}", started.elapsed());
+    assert!(
+        (1..=allowed).contains(&reloads),
+        "{reloads} reloads in {:?}",
+        started.elapsed()
+    );
 }

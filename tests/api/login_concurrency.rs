@@ -10,8 +10,8 @@ use crate::oauth_support::{PASSWORD, create_user};
 
 /// Hashing slow enough that parallel checks overlap, one at a time.
 fn slow_serial_hashing(env: &mut HashMap<String, String>) {
-    env.insert("PORTCULLIS_ARGON2_MEMORY_KIB".into(), "4096".into());
-    env.insert("PORTCULLIS_ARGON2_ITERATIONS".into(), "2".into());
+    env.insert("PORTCULLIS_ARGON2_MEMORY_KIB".into(), "8192".into());
+    env.insert("PORTCULLIS_ARGON2_ITERATIONS".into(), "3".into());
     env.insert("PORTCULLIS_HASH_CONCURRENCY".into(), "1".into());
 }
 
@@ -74,4 +74,68 @@ async fn parallel_correct_logins_to_one_account_are_not_locked_out() {
     let answers = parallel_logins(&app, vec![("busy@example.com".to_string(), PASSWORD); 12]).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_sheds_with_503_and_retry_after() {
+    let app = spawn_app_with(|env| {
+        slow_serial_hashing(env);
+        env.insert("PORTCULLIS_HASH_QUEUE_MAX".into(), "1".into());
+    })
+    .await;
+    let mut logins = Vec::new();
+    for i in 0..12 {
+        let email = format!("burst{i}@example.com");
+        create_user(&app, &email, &["customer"]).await;
+        logins.push((email, PASSWORD));
+    }
+    let answers = parallel_logins(&app, logins).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "{statuses:?}");
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    for (status, body, retry) in &answers {
+        if *status == 503 {
+            assert_eq!(body["code"], "overloaded", "{body}");
+            assert_eq!(body["status"], 503, "{body}");
+            assert_eq!(retry.as_deref(), Some("1"));
+        }
+    }
+
+    // The token endpoint sheds in RFC 6749 form.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let req = app.client.post(app.url("/oauth/token")).form(&[
+            ("grant_type", "password"),
+            ("username", &format!("burst{i}@example.com")),
+            ("password", PASSWORD),
+            ("client_id", "portcullis"),
+        ]);
+        set.spawn(async move {
+            let res = req.send().await.unwrap();
+            let retry = res.headers().get("retry-after").is_some();
+            let (status, body) = json_of(res).await;
+            (status.as_u16(), body, retry)
+        });
+    }
+    let answers = set.join_all().await;
+    assert!(answers.iter().all(|a| matches!(a.0, 200 | 503)));
+    let shed: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(!shed.is_empty());
+    for (_, body, retry) in shed {
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+        assert!(retry);
+    }
+    // Shed checks were not counted as failures.
+    let failed = app
+        .state
+        .domain
+        .store
+        .events(None, None, None, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "login.failed")
+        .count();
+    assert_eq!(failed, 0);
 }

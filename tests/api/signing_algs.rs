@@ -23,7 +23,11 @@ fn with_alg(alg: &'static str) -> impl FnOnce(&mut HashMap<String, String>) {
 }
 
 async fn jwks_at(client: &reqwest::Client, base: &str) -> Value {
-    let res = client.get(format!("{base}/.well-known/jwks.json")).send().await.unwrap();
+    let res = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
     let (status, body) = json_of(res).await;
     assert_eq!(status, StatusCode::OK);
     body
@@ -41,7 +45,11 @@ async fn verify_at(client: &reqwest::Client, base: &str, token: &str, iss: &str,
         .find(|k| k["kid"] == kid.as_str())
         .ok_or("kid not in JWKS")?
         .clone();
-    let alg: Algorithm = jwk["alg"].as_str().unwrap().parse().map_err(|e: jsonwebtoken::errors::Error| e.to_string())?;
+    let alg: Algorithm = jwk["alg"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .map_err(|e: jsonwebtoken::errors::Error| e.to_string())?;
     let parsed: Jwk = serde_json::from_value(jwk).map_err(|e| e.to_string())?;
     let key = DecodingKey::from_jwk(&parsed).map_err(|e| e.to_string())?;
     let mut v = Validation::new(alg);
@@ -62,7 +70,12 @@ fn thumbprint(jwk: &Value) -> String {
     let s = |n: &str| jwk[n].as_str().unwrap().to_string();
     let canonical = match jwk["kty"].as_str().unwrap() {
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
-        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s("crv"), s("x"), s("y")),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            s("crv"),
+            s("x"),
+            s("y")
+        ),
         "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv"), s("x")),
         other => panic!("unexpected kty {other}"),
     };
@@ -86,7 +99,12 @@ async fn client_credentials_token(app: &TestApp) -> String {
 #[tokio::test]
 async fn es256_and_eddsa_tokens_verify_with_an_independent_library() {
     for (alg, kty, crv, members) in [
-        ("ES256", "EC", "P-256", vec!["alg", "crv", "kid", "kty", "use", "x", "y"]),
+        (
+            "ES256",
+            "EC",
+            "P-256",
+            vec!["alg", "crv", "kid", "kty", "use", "x", "y"],
+        ),
         ("EdDSA", "OKP", "Ed25519", vec!["alg", "crv", "kid", "kty", "use", "x"]),
     ] {
         let app = spawn_app_with(with_alg(alg)).await;
@@ -95,8 +113,15 @@ async fn es256_and_eddsa_tokens_verify_with_an_independent_library() {
         let mut names: Vec<&str> = jwk.as_object().unwrap().keys().map(String::as_str).collect();
         names.sort();
         assert_eq!(names, members, "{alg}: {jwk}");
-        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()), (Some(kty), Some(crv), Some(alg)));
-        assert_eq!(jwk["kid"].as_str().unwrap(), thumbprint(jwk), "{alg}: kid is the RFC 7638 thumbprint");
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()),
+            (Some(kty), Some(crv), Some(alg))
+        );
+        assert_eq!(
+            jwk["kid"].as_str().unwrap(),
+            thumbprint(jwk),
+            "{alg}: kid is the RFC 7638 thumbprint"
+        );
         assert_eq!(app.state.domain.keys.algorithms(), vec![alg.to_string()]);
 
         let tokens = signed_in(&app, "alg@example.com").await;
@@ -190,25 +215,43 @@ async fn switching_the_algorithm_rotates_ahead_and_old_tokens_keep_verifying() {
     env.insert("PORTCULLIS_SIGNING_ALG".into(), "ES256".into());
     let es = serve(env).await;
     let keys = jwks_at(&app.client, &es.address).await;
-    let ktys: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["kty"].as_str().unwrap()).collect();
+    let ktys: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].as_str().unwrap())
+        .collect();
     assert_eq!(ktys.len(), 2);
     assert!(ktys.contains(&"RSA") && ktys.contains(&"EC"), "{ktys:?}");
-    assert_eq!(es.state.domain.keys.algorithms(), vec!["RS256".to_string(), "ES256".to_string()]);
+    assert_eq!(
+        es.state.domain.keys.algorithms(),
+        vec!["RS256".to_string(), "ES256".to_string()]
+    );
     let during = login_at(&app.client, &es.address, "switch@example.com").await;
-    assert_eq!(decode_header(during["access_token"].as_str().unwrap()).unwrap().alg, Algorithm::RS256);
+    assert_eq!(
+        decode_header(during["access_token"].as_str().unwrap()).unwrap().alg,
+        Algorithm::RS256
+    );
 
     // After the publish-ahead time the EC key signs; the RSA key stays published.
     es.state.domain.clock.advance(Duration::from_secs(3601));
     es.state.domain.keys.tick().await.unwrap();
-    assert_eq!(es.state.domain.keys.algorithms(), vec!["ES256".to_string(), "RS256".to_string()]);
+    assert_eq!(
+        es.state.domain.keys.algorithms(),
+        vec!["ES256".to_string(), "RS256".to_string()]
+    );
     let after = login_at(&app.client, &es.address, "switch@example.com").await;
     let new_token = after["access_token"].as_str().unwrap();
     assert_eq!(decode_header(new_token).unwrap().alg, Algorithm::ES256);
     let iss = app.state.domain.issuer.clone();
-    verify_at(&app.client, &es.address, new_token, &iss, &iss).await.unwrap();
+    verify_at(&app.client, &es.address, new_token, &iss, &iss)
+        .await
+        .unwrap();
     // The RS256 token from before the switch still verifies, at the server and independently.
     assert_eq!(me_at(&app.client, &es.address, &old_token).await, StatusCode::OK);
-    verify_at(&app.client, &es.address, &old_token, &iss, &iss).await.unwrap();
+    verify_at(&app.client, &es.address, &old_token, &iss, &iss)
+        .await
+        .unwrap();
     // The first instance picks the EC key up on its next reload and accepts its tokens.
     app.state.domain.clock.advance(Duration::from_secs(3601));
     app.state.domain.keys.reload().await.unwrap();
@@ -218,7 +261,12 @@ async fn switching_the_algorithm_rotates_ahead_and_old_tokens_keep_verifying() {
     es.state.domain.clock.advance(Duration::from_secs(2 * 3600 + 600));
     es.state.domain.keys.tick().await.unwrap();
     let keys = jwks_at(&app.client, &es.address).await;
-    let ktys: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["kty"].as_str().unwrap()).collect();
+    let ktys: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].as_str().unwrap())
+        .collect();
     assert_eq!(ktys, ["EC"]);
     assert_eq!(es.state.domain.keys.algorithms(), vec!["ES256".to_string()]);
 }
@@ -283,8 +331,14 @@ async fn algorithm_confusion_and_foreign_keys_are_refused() {
             &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
         )
         .unwrap();
-        let ec_pem = openssl::pkey::PKey::from_ec_key(ec).unwrap().private_key_to_pem_pkcs8().unwrap();
-        let ed_pem = openssl::pkey::PKey::generate_ed25519().unwrap().private_key_to_pem_pkcs8().unwrap();
+        let ec_pem = openssl::pkey::PKey::from_ec_key(ec)
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap();
+        let ed_pem = openssl::pkey::PKey::generate_ed25519()
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap();
         for (foreign_alg, key) in [
             (Algorithm::ES256, EncodingKey::from_ec_pem(&ec_pem).unwrap()),
             (Algorithm::EdDSA, EncodingKey::from_ed_pem(&ed_pem).unwrap()),
@@ -292,7 +346,11 @@ async fn algorithm_confusion_and_foreign_keys_are_refused() {
             let mut h = Header::new(foreign_alg);
             h.typ = Some("at+jwt".into());
             h.kid = Some(kid.clone());
-            refused(jsonwebtoken::encode(&h, &payload, &key).unwrap(), "foreign key under our kid").await;
+            refused(
+                jsonwebtoken::encode(&h, &payload, &key).unwrap(),
+                "foreign key under our kid",
+            )
+            .await;
         }
         // Tampered claims with the original signature; a flipped signature bit.
         let mut promoted = payload.clone();
