@@ -202,8 +202,6 @@ pub struct Config {
     pub hash_queue_max: usize,
     /// Longest wait for a hashing slot before the request is refused with 503.
     pub hash_queue_timeout: Duration,
-    /// How long a client looked up for the token endpoint is reused from memory.
-    pub client_cache_ttl: Duration,
 }
 
 /// A string that never appears in logs or Debug output.
@@ -378,7 +376,6 @@ impl Config {
             signing_alg: s.parse("PORTCULLIS_SIGNING_ALG", "RS256", |v| v.parse())?,
             hash_queue_max: s.number("PORTCULLIS_HASH_QUEUE_MAX", 128, 0, 1_000_000)? as usize,
             hash_queue_timeout: s.duration("PORTCULLIS_HASH_QUEUE_TIMEOUT", "3s")?,
-            client_cache_ttl: s.duration("PORTCULLIS_CLIENT_CACHE_TTL", "1s")?,
         })
     }
 
