@@ -201,6 +201,12 @@ pub struct Config {
     pub email_verify_ttl: Duration,
     /// Hosted pages and browser sessions.
     pub ui: UiConfig,
+    /// Algorithm of new signing keys (`PORTCULLIS_SIGNING_ALG`, SPEC §12).
+    pub signing_alg: crate::keys::SigningAlg,
+    /// Password checks that may wait for a hashing slot; more are refused with 503.
+    pub hash_queue_max: usize,
+    /// Longest wait for a hashing slot before the request is refused with 503.
+    pub hash_queue_timeout: Duration,
 }
 
 /// A string that never appears in logs or Debug output.
@@ -387,6 +393,9 @@ impl Config {
             password_reset_ttl,
             email_verify_ttl,
             ui: UiConfig::from_source(s)?,
+            signing_alg: s.parse("PORTCULLIS_SIGNING_ALG", "RS256", |v| v.parse())?,
+            hash_queue_max: s.number("PORTCULLIS_HASH_QUEUE_MAX", 128, 0, 1_000_000)? as usize,
+            hash_queue_timeout: s.duration("PORTCULLIS_HASH_QUEUE_TIMEOUT", "3s")?,
         })
     }
 

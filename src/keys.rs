@@ -1,14 +1,17 @@
 //! Signing keys: the in-memory keyring each instance signs and verifies with, and the
 //! lifecycle (pending → active → retired → removed) driven through the database.
 
+mod alg;
 pub mod crypto;
 mod kek;
 mod lifecycle;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use josekit::jws::{JwsHeader, RS256};
+use josekit::jwk::Jwk;
+use josekit::jws::{ES256, EdDSA, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use josekit::jwt::JwtPayload;
 use serde_json::{Map, Value, json};
 
@@ -16,8 +19,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::storage::{Store, StoreError};
 
+pub use alg::SigningAlg;
 pub use kek::load_kek;
 pub use lifecycle::KeyInfo;
+
+/// The least time between two reloads forced by tokens under an unknown `kid`, so forged
+/// tokens cannot turn into database load.
+const FORCED_RELOAD_GAP_MS: i64 = 1_000;
 
 /// Errors of key handling.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +53,7 @@ pub enum VerifyError {
     /// Not a well-formed JWS compact token.
     #[error("malformed token")]
     Malformed,
-    /// `alg` other than RS256 (including `none`).
+    /// `alg` not one we sign with (including `none`), or not the algorithm of the key.
     #[error("unsupported algorithm")]
     Algorithm,
     /// `kid` missing or not among published keys.
@@ -60,12 +68,14 @@ pub enum VerifyError {
 }
 
 struct Published {
-    verifier: josekit::jws::alg::rsassa::RsassaJwsVerifier,
+    alg: SigningAlg,
+    verifier: Box<dyn JwsVerifier>,
 }
 
 struct Active {
     kid: String,
-    signer: josekit::jws::alg::rsassa::RsassaJwsSigner,
+    alg: SigningAlg,
+    signer: Box<dyn JwsSigner>,
 }
 
 /// The keys one instance holds in memory, swapped as a whole on reload.
@@ -73,8 +83,18 @@ struct Active {
 struct KeySet {
     active: Option<Active>,
     published: HashMap<String, Published>,
+    /// Algorithms of the published keys, the active one's first.
+    algorithms: Vec<String>,
     jwks: Arc<String>,
     etag: Arc<String>,
+}
+
+/// Serializes reloads forced by unknown `kid`s and remembers when the last one ran.
+#[derive(Default)]
+struct ForcedReload {
+    lock: tokio::sync::Mutex<()>,
+    last_ms: AtomicI64,
+    count: AtomicU64,
 }
 
 /// Signs with the active key, verifies against published keys, serves the JWKS.
@@ -85,6 +105,7 @@ pub struct Keyring {
     clock: Clock,
     config: Arc<Config>,
     kek: Arc<[u8; 32]>,
+    forced: Arc<ForcedReload>,
 }
 
 impl Keyring {
@@ -96,6 +117,7 @@ impl Keyring {
             clock,
             config,
             kek: Arc::new(kek),
+            forced: Arc::default(),
         };
         ring.import_pem_files().await?;
         ring.tick().await?;
@@ -117,13 +139,24 @@ impl Keyring {
         self.current().active.as_ref().map(|a| a.kid.clone())
     }
 
+    /// The active key's algorithm.
+    pub fn active_alg(&self) -> Option<SigningAlg> {
+        self.current().active.as_ref().map(|a| a.alg)
+    }
+
+    /// Every algorithm a published key signs (or signed) with, the active key's first: what
+    /// discovery lists as `id_token_signing_alg_values_supported`.
+    pub fn algorithms(&self) -> Vec<String> {
+        self.current().algorithms.clone()
+    }
+
     /// The JWKS document and its ETag.
     pub fn jwks(&self) -> (Arc<String>, Arc<String>) {
         let set = self.current();
         (set.jwks.clone(), set.etag.clone())
     }
 
-    /// Signs claims with the active key as an RS256 JWS with the given `typ`.
+    /// Signs claims with the active key as a JWS (its algorithm) with the given `typ`.
     pub fn sign(&self, typ: &str, claims: Map<String, Value>) -> Result<String, KeyError> {
         let set = self.current();
         let active = set.active.as_ref().ok_or(KeyError::NoActiveKey)?;
@@ -131,16 +164,21 @@ impl Keyring {
         header.set_token_type(typ);
         header.set_key_id(active.kid.clone());
         let payload = JwtPayload::from_map(claims).map_err(|e| KeyError::Crypto(e.to_string()))?;
-        josekit::jwt::encode_with_signer(&payload, &header, &active.signer).map_err(|e| KeyError::Crypto(e.to_string()))
+        josekit::jwt::encode_with_signer(&payload, &header, active.signer.as_ref())
+            .map_err(|e| KeyError::Crypto(e.to_string()))
     }
 
     /// Checks a token's signature against the published keys and its `typ`; returns the
-    /// claims (time, issuer and audience checks are the caller's).
+    /// claims (time, issuer and audience checks are the caller's). The `alg` header must be
+    /// the algorithm of the key its `kid` names, so no key is ever used with another
+    /// algorithm (no alg confusion, no `none`).
     pub fn verify(&self, token: &str, typ: &str) -> Result<Map<String, Value>, VerifyError> {
         let header = peek_header(token)?;
-        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
-            return Err(VerifyError::Algorithm);
-        }
+        let alg: SigningAlg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse().ok())
+            .ok_or(VerifyError::Algorithm)?;
         let kid = header
             .get("kid")
             .and_then(Value::as_str)
@@ -151,9 +189,47 @@ impl Keyring {
         }
         let set = self.current();
         let key = set.published.get(kid).ok_or(VerifyError::UnknownKey)?;
+        if key.alg != alg {
+            return Err(VerifyError::Algorithm);
+        }
         let (payload, _) =
-            josekit::jwt::decode_with_verifier(token, &key.verifier).map_err(|_| VerifyError::Signature)?;
+            josekit::jwt::decode_with_verifier(token, key.verifier.as_ref()).map_err(|_| VerifyError::Signature)?;
         Ok(payload.claims_set().clone())
+    }
+
+    /// Before a token is verified: when its `kid` is not among the published keys, another
+    /// instance may have just rotated, so reload from the database (at most once per
+    /// second, one reload at a time) and let the verification that follows see the result.
+    pub async fn catch_up(&self, token: &str) {
+        let Some(kid) = peek_header(token)
+            .ok()
+            .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_string))
+        else {
+            return;
+        };
+        if self.current().published.contains_key(&kid) {
+            return;
+        }
+        let _one_at_a_time = self.forced.lock.lock().await;
+        // A reload that finished while this request waited may have brought the key.
+        if self.current().published.contains_key(&kid) {
+            return;
+        }
+        let now = self.clock.now_ms();
+        if now - self.forced.last_ms.load(Ordering::Relaxed) < FORCED_RELOAD_GAP_MS {
+            return;
+        }
+        self.forced.last_ms.store(now, Ordering::Relaxed);
+        self.forced.count.fetch_add(1, Ordering::Relaxed);
+        match self.reload().await {
+            Ok(()) => tracing::debug!("reloaded the keyring for a token under an unknown key id"),
+            Err(e) => tracing::warn!(error = %e, "could not reload the keyring"),
+        }
+    }
+
+    /// How many reloads unknown `kid`s have caused since start.
+    pub fn forced_reloads(&self) -> u64 {
+        self.forced.count.load(Ordering::Relaxed)
     }
 
     /// Rebuilds the in-memory set from the database.
@@ -161,31 +237,43 @@ impl Keyring {
         let records = self.store.keys().await?;
         let mut set = KeySet::default();
         let mut jwks = Vec::new();
+        let mut algorithms: Vec<SigningAlg> = Vec::new();
         for k in &records {
             if !matches!(k.status.as_str(), "pending" | "active" | "retired") {
                 continue;
             }
-            let jwk: Map<String, Value> =
+            let alg: SigningAlg = k
+                .alg
+                .parse()
+                .map_err(|e: String| KeyError::Corrupt(format!("key {}: {e}", k.kid)))?;
+            let public: Map<String, Value> =
                 serde_json::from_str(&k.public_jwk).map_err(|e| KeyError::Corrupt(e.to_string()))?;
-            let member = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
-            let (n, e) = (member("n"), member("e"));
-            let der = crypto::public_der(&n, &e)?;
-            let verifier = RS256
-                .verifier_from_der(&der)
-                .map_err(|e| KeyError::Crypto(e.to_string()))?;
-            set.published.insert(k.kid.clone(), Published { verifier });
-            jwks.push(json!({ "kty": "RSA", "use": "sig", "alg": k.alg, "kid": k.kid, "n": n, "e": e }));
+            let verifier = verifier(alg, &public).map_err(|e| KeyError::Corrupt(format!("key {}: {e}", k.kid)))?;
+            set.published.insert(k.kid.clone(), Published { alg, verifier });
+            let mut entry = public;
+            entry.insert("use".into(), json!("sig"));
+            entry.insert("alg".into(), json!(alg.as_str()));
+            entry.insert("kid".into(), json!(k.kid));
+            jwks.push(Value::Object(entry));
             if k.status == "active" {
                 let der = crypto::open(&self.kek, &k.kid, &k.private_enc)?;
-                let signer = RS256
-                    .signer_from_der(&der)
-                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
                 set.active = Some(Active {
                     kid: k.kid.clone(),
-                    signer,
+                    alg,
+                    signer: signer(alg, &der)?,
                 });
+                algorithms.insert(0, alg);
+            } else {
+                algorithms.push(alg);
             }
         }
+        let mut seen = Vec::new();
+        for alg in algorithms {
+            if !seen.contains(&alg) {
+                seen.push(alg);
+            }
+        }
+        set.algorithms = seen.iter().map(|a| a.as_str().to_string()).collect();
         let body = json!({ "keys": jwks }).to_string();
         let digest = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
         set.etag = Arc::new(format!("\"{}\"", hex::encode(&digest.as_ref()[..16])));
@@ -193,6 +281,31 @@ impl Keyring {
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
+}
+
+fn verifier(alg: SigningAlg, public: &Map<String, Value>) -> Result<Box<dyn JwsVerifier>, KeyError> {
+    let jwk = Jwk::from_map(public.clone()).map_err(|e| KeyError::Corrupt(e.to_string()))?;
+    let v: Result<Box<dyn JwsVerifier>, _> = match alg {
+        SigningAlg::Rs256 => RS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
+        SigningAlg::Es256 => ES256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
+        SigningAlg::EdDsa => EdDSA
+            .verifier_from_jwk(&jwk)
+            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
+    };
+    v.map_err(|e| KeyError::Corrupt(e.to_string()))
+}
+
+fn signer(alg: SigningAlg, der: &[u8]) -> Result<Box<dyn JwsSigner>, KeyError> {
+    let s: Result<Box<dyn JwsSigner>, _> = match alg {
+        SigningAlg::Rs256 => RS256.signer_from_der(der).map(|s| Box::new(s) as Box<dyn JwsSigner>),
+        SigningAlg::Es256 => ES256.signer_from_der(der).map(|s| Box::new(s) as Box<dyn JwsSigner>),
+        SigningAlg::EdDsa => EdDSA.signer_from_der(der).map(|s| Box::new(s) as Box<dyn JwsSigner>),
+    };
+    s.map_err(|e| KeyError::Crypto(e.to_string()))
 }
 
 /// Decodes the JOSE header without trusting it.

@@ -53,7 +53,8 @@ pub async fn connect(config: Config, clock: Clock, issuer: String) -> Result<Par
     // The dummy hash computed here is argon2 work: keep it off the async threads too.
     let hasher = tokio::task::spawn_blocking({
         let (params, concurrency) = (config.argon2, config.hash_concurrency);
-        move || Hasher::new(params, concurrency)
+        let (queue_max, queue_timeout) = (config.hash_queue_max, config.hash_queue_timeout);
+        move || Hasher::new(params, concurrency).map(|h| h.with_queue(queue_max, queue_timeout))
     })
     .await
     .map_err(|e| fail("password hashing")(e.to_string()))?

@@ -73,6 +73,12 @@ pub enum DomainError {
     /// The client may not use this grant or endpoint.
     #[error("unauthorized client: {0}")]
     UnauthorizedClient(String),
+    /// Too much work in progress (password checks queued to the limit): retry shortly.
+    #[error("overloaded")]
+    Overloaded {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
     /// Something failed that is not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,7 +99,10 @@ impl From<StoreError> for DomainError {
 
 impl From<HashError> for DomainError {
     fn from(e: HashError) -> Self {
-        DomainError::Internal(e.to_string())
+        match e {
+            HashError::Busy { retry_after } => DomainError::Overloaded { retry_after },
+            HashError::Failed(_) => DomainError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -17,6 +17,13 @@
 //! [`Domain::finish_password_check`] keeps the slots on a wrong password (and locks at the
 //! threshold) and clears the failures on success.
 //!
+//! A reservation refused only because *other checks still running* hold the slots is not a
+//! refusal yet: each reserved slot is also counted in an in-flight counter (`<key>:run`), and
+//! a request whose slot is held by checks in flight waits (polling, bounded) until they
+//! settle. A right password gives its slot back and lets the waiter in; a wrong one keeps it,
+//! and the waiter is then refused. So correct logins are never refused because other checks
+//! are in flight, and N parallel wrong passwords still run at most the allowed checks.
+//!
 //! Every key of an account carries its *epoch*; an admin unlock moves the epoch on, which
 //! forgets every lock and failure of the account at once, per-IP ones included, without
 //! having to enumerate the IPs.
@@ -31,6 +38,24 @@ use crate::storage::users::{UserRecord, normalize};
 
 /// How long an account's epoch (set by an admin unlock) is kept; far beyond any lock.
 const EPOCH_TTL: Duration = Duration::from_secs(400 * 86_400);
+/// Lifetime of an in-flight counter, so checks of an instance that died stop counting.
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
+/// How often a request waiting for checks in flight looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(15);
+
+/// Outcome of reserving one failure slot.
+enum Slot {
+    /// Reserved; the count including this slot.
+    Granted(u64),
+    /// Full, but checks in flight hold slots: wait for them to settle.
+    Busy,
+    /// Full with settled failures: refuse (the counter lives this much longer).
+    Refused(Duration),
+}
+
+fn in_flight(key: &str) -> String {
+    format!("{key}:run")
+}
 
 /// Which scope a lock applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +157,8 @@ impl Domain {
     }
 
     /// Refuses when the account is locked (for everyone or for this IP) or a limit is hit;
-    /// otherwise reserves one failure slot in every scope.
+    /// otherwise reserves one failure slot in every scope. A slot held only by checks still
+    /// in flight is waited for (up to the hash-queue timeout plus a margin), not refused.
     ///
     /// `user` is the account when it exists; unknown logins are counted under the
     /// normalized login, exactly like real ones, so locks tell nothing about existence.
@@ -159,13 +185,7 @@ impl Domain {
         };
 
         // A locked request is refused before anything is counted.
-        for lock in [&attempt.account.lock, &attempt.pair.lock] {
-            if let Some(hit) = self.counters.get(lock).await {
-                return Err(DomainError::AccountLocked {
-                    retry_after: secs(hit.ttl),
-                });
-            }
-        }
+        self.refuse_if_locked(&attempt).await?;
 
         // Requests per account, any outcome: bounds the work one account can cause.
         let l = limits.logins_per_account;
@@ -177,41 +197,126 @@ impl Domain {
             return Err(throttled(LimitPolicy::new("logins_account", l), r.hit.ttl));
         }
 
+        let deadline = tokio::time::Instant::now() + self.config.hash_queue_timeout + Duration::from_secs(2);
+        loop {
+            let refusal = match self.try_reserve(&mut attempt).await {
+                Ok(()) => return Ok(attempt),
+                Err(Some(refusal)) => refusal,
+                Err(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(IN_FLIGHT_POLL).await;
+                    // A wrong password among those in flight may have locked meanwhile.
+                    self.refuse_if_locked(&attempt).await?;
+                    continue;
+                }
+                // Waited long enough: refuse as if the slots were settled failures.
+                Err(None) => self.settled_refusal(&attempt).await,
+            };
+            return Err(refusal);
+        }
+    }
+
+    async fn refuse_if_locked(&self, attempt: &PasswordAttempt) -> DomainResult<()> {
+        for lock in [&attempt.account.lock, &attempt.pair.lock] {
+            if let Some(hit) = self.counters.get(lock).await {
+                return Err(DomainError::AccountLocked {
+                    retry_after: secs(hit.ttl),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves a slot on `key` and marks it in flight.
+    async fn reserve(&self, key: &str, max: u64, window: Duration) -> Slot {
+        let run = in_flight(key);
+        self.counters.incr(&run, IN_FLIGHT_TTL).await;
+        let r = self.counters.incr_below(key, max, window).await;
+        if r.granted {
+            return Slot::Granted(r.hit.count);
+        }
+        self.counters.decr(&run).await;
+        match self.counters.get(&run).await {
+            Some(h) if h.count > 0 => Slot::Busy,
+            _ => Slot::Refused(r.hit.ttl),
+        }
+    }
+
+    /// Ends a slot's flight; `give_back` also returns the slot itself (not a failure).
+    async fn settle(&self, key: &str, give_back: bool) {
+        // The slot first, then the in-flight mark: a waiter that sees nothing in flight must
+        // also see the freed slot.
+        if give_back {
+            self.counters.decr(key).await;
+        }
+        self.counters.decr(&in_flight(key)).await;
+    }
+
+    /// One round of reservations in every scope. `Err(None)`: some scope is full only
+    /// because of checks in flight (everything reserved in this round is given back).
+    async fn try_reserve(&self, attempt: &mut PasswordAttempt) -> Result<(), Option<DomainError>> {
+        let limits = &self.config.limits;
         // Failed credential checks per IP, reserved before the check like the others.
         if let Some(ip_key) = &attempt.ip_key {
             let l = limits.failed_logins_per_ip;
-            let r = self.counters.incr_below(ip_key, l.max, l.window).await;
-            if !r.granted {
-                return Err(throttled(LimitPolicy::new("failed_logins_ip", l), r.hit.ttl));
+            match self.reserve(ip_key, l.max, l.window).await {
+                Slot::Granted(_) => {}
+                Slot::Busy => return Err(None),
+                Slot::Refused(ttl) => return Err(Some(throttled(LimitPolicy::new("failed_logins_ip", l), ttl))),
             }
         }
-
-        let r = self
-            .counters
-            .incr_below(&attempt.pair.fail, limits.lockout_threshold, limits.lockout_window)
+        let pair = self
+            .reserve(&attempt.pair.fail, limits.lockout_threshold, limits.lockout_window)
             .await;
-        if !r.granted {
-            // The threshold is reached by checks still running; the last one sets the lock.
-            self.give_back_ip_slot(&attempt).await;
-            return Err(self.locked(&attempt.pair.lock, r.hit.ttl).await);
-        }
-        attempt.pair_count = r.hit.count;
-
-        let r = self
-            .counters
-            .incr_below(
+        let pair_count = match pair {
+            Slot::Granted(n) => n,
+            other => {
+                self.give_back_ip_slot(attempt).await;
+                return match other {
+                    Slot::Refused(ttl) => Err(Some(self.locked(&attempt.pair.lock, ttl).await)),
+                    _ => Err(None),
+                };
+            }
+        };
+        let account = self
+            .reserve(
                 &attempt.account.fail,
                 limits.lockout_account_threshold,
                 limits.lockout_window,
             )
             .await;
-        if !r.granted {
-            self.counters.decr(&attempt.pair.fail).await;
-            self.give_back_ip_slot(&attempt).await;
-            return Err(self.locked(&attempt.account.lock, r.hit.ttl).await);
+        let account_count = match account {
+            Slot::Granted(n) => n,
+            other => {
+                self.settle(&attempt.pair.fail, true).await;
+                self.give_back_ip_slot(attempt).await;
+                return match other {
+                    Slot::Refused(ttl) => Err(Some(self.locked(&attempt.account.lock, ttl).await)),
+                    _ => Err(None),
+                };
+            }
+        };
+        attempt.pair_count = pair_count;
+        attempt.account_count = account_count;
+        Ok(())
+    }
+
+    /// The refusal for a request that waited in vain for checks in flight.
+    async fn settled_refusal(&self, attempt: &PasswordAttempt) -> DomainError {
+        let limits = &self.config.limits;
+        if let Some(ip_key) = &attempt.ip_key
+            && let Some(hit) = self.counters.get(ip_key).await
+            && hit.count >= limits.failed_logins_per_ip.max
+        {
+            return throttled(
+                LimitPolicy::new("failed_logins_ip", limits.failed_logins_per_ip),
+                hit.ttl,
+            );
         }
-        attempt.account_count = r.hit.count;
-        Ok(attempt)
+        let (lock, fallback) = match self.counters.get(&attempt.pair.fail).await {
+            Some(hit) if hit.count >= limits.lockout_threshold => (&attempt.pair.lock, hit.ttl),
+            _ => (&attempt.account.lock, limits.lockout_window),
+        };
+        self.locked(lock, fallback).await
     }
 
     async fn locked(&self, lock_key: &str, fallback: Duration) -> DomainError {
@@ -221,7 +326,13 @@ impl Domain {
 
     async fn give_back_ip_slot(&self, attempt: &PasswordAttempt) {
         if let Some(ip_key) = &attempt.ip_key {
-            self.counters.decr(ip_key).await;
+            self.settle(ip_key, true).await;
+        }
+    }
+
+    async fn end_ip_flight(&self, attempt: &PasswordAttempt) {
+        if let Some(ip_key) = &attempt.ip_key {
+            self.settle(ip_key, false).await;
         }
     }
 
@@ -236,6 +347,8 @@ impl Domain {
             self.counters.delete(&attempt.pair.fail).await;
             self.counters.delete(&attempt.pair.strikes).await;
             self.counters.delete(&attempt.account.fail).await;
+            self.settle(&attempt.pair.fail, false).await;
+            self.settle(&attempt.account.fail, false).await;
             self.give_back_ip_slot(&attempt).await;
             return Vec::new();
         }
@@ -247,6 +360,10 @@ impl Domain {
         if attempt.pair_count == limits.lockout_threshold {
             applied.push(self.apply_lock(&attempt, LockScope::Ip).await);
         }
+        // Locks first, then the end of the flight: a waiter then sees the lock.
+        self.settle(&attempt.pair.fail, false).await;
+        self.settle(&attempt.account.fail, false).await;
+        self.end_ip_flight(&attempt).await;
         applied
     }
 
@@ -294,19 +411,29 @@ impl Domain {
 
     /// Gives back the reserved slots when the check could not run (not a wrong password).
     pub async fn release_password_check(&self, attempt: PasswordAttempt) {
-        self.counters.decr(&attempt.pair.fail).await;
-        self.counters.decr(&attempt.account.fail).await;
+        self.settle(&attempt.pair.fail, true).await;
+        self.settle(&attempt.account.fail, true).await;
         self.give_back_ip_slot(&attempt).await;
     }
 
-    /// Refuses credential checks early from an IP whose failure budget is spent (the
+    /// Refuses credential checks early from an IP whose failure budget is spent by settled
+    /// failures (slots of checks in flight do not count: they may yet be given back; the
     /// atomic reservation happens in [`Domain::begin_password_check`]).
     pub async fn limit_login_ip(&self, meta: &Meta) -> DomainResult<()> {
         let Some(ip) = &meta.ip else { return Ok(()) };
         let l = self.config.limits.failed_logins_per_ip;
-        match self.counters.get(&format!("failip:{ip}")).await {
-            Some(hit) if hit.count >= l.max => Err(throttled(LimitPolicy::new("failed_logins_ip", l), hit.ttl)),
-            _ => Ok(()),
+        let key = format!("failip:{ip}");
+        let Some(hit) = self.counters.get(&key).await else {
+            return Ok(());
+        };
+        if hit.count < l.max {
+            return Ok(());
+        }
+        let running = self.counters.get(&in_flight(&key)).await.map_or(0, |h| h.count);
+        if hit.count.saturating_sub(running) >= l.max {
+            Err(throttled(LimitPolicy::new("failed_logins_ip", l), hit.ttl))
+        } else {
+            Ok(())
         }
     }
 }

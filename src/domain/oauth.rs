@@ -59,6 +59,8 @@ pub enum OAuthCode {
     TooManyRequests,
     /// The server failed.
     ServerError,
+    /// A dependency is out of reach for now (503 with `Retry-After`).
+    TemporarilyUnavailable,
 }
 
 impl OAuthCode {
@@ -74,6 +76,7 @@ impl OAuthCode {
             OAuthCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthCode::TooManyRequests => "too_many_requests",
             OAuthCode::ServerError => "server_error",
+            OAuthCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -137,6 +140,7 @@ impl OAuthError {
             OAuthCode::InvalidClient => 401,
             OAuthCode::TooManyRequests => 429,
             OAuthCode::ServerError => 500,
+            OAuthCode::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }
@@ -162,6 +166,13 @@ impl From<crate::domain::DomainError> for OAuthError {
             E::InvalidScope(d) => OAuthError::new(OAuthCode::InvalidScope, d),
             E::UnauthorizedClient(d) => OAuthError::new(OAuthCode::UnauthorizedClient, d),
             E::NotFound(what) => OAuthError::invalid_grant(format!("{what} not found")),
+            E::Overloaded { retry_after } => OAuthError {
+                retry_after: Some(retry_after),
+                ..OAuthError::new(
+                    OAuthCode::TemporarilyUnavailable,
+                    "too many requests in progress; retry shortly",
+                )
+            },
             other => OAuthError::server(other),
         }
     }

@@ -1,14 +1,18 @@
 //! Password hashing: argon2id for new hashes, legacy bcrypt verified and upgraded.
 //!
 //! Hashing is CPU-heavy, so it runs on the blocking pool behind a semaphore that bounds how
-//! many hashes run at once (a login flood queues instead of starving the runtime).
+//! many hashes run at once (a login flood queues instead of starving the runtime). The queue
+//! itself is bounded too, by length and by wait: past either, a check is shed at once with
+//! [`HashError::Busy`] (503 + `Retry-After`) instead of waiting for seconds.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::config::Argon2Params;
 use crate::config::Secret;
@@ -22,10 +26,23 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Hashing failed for a reason that is not the caller's.
+/// Hashing could not be done.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+pub enum HashError {
+    /// Failed for a reason that is not the caller's.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+    /// Too many checks wait already, or this one waited too long: retry later.
+    #[error("too many password checks in progress")]
+    Busy {
+        /// Seconds after which a retry may succeed.
+        retry_after: u64,
+    },
+}
+
+fn failed(e: impl std::fmt::Display) -> HashError {
+    HashError::Failed(e.to_string())
+}
 
 /// Hashes and verifies passwords off the async executor.
 #[derive(Clone)]
@@ -34,17 +51,49 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// A hash of a random password, verified for unknown users so they cost the same time.
     dummy: Arc<String>,
+    queue: Arc<Queue>,
+}
+
+/// Bounds on the checks waiting for a slot.
+struct Queue {
+    max: usize,
+    timeout: Duration,
+    waiting: AtomicUsize,
+}
+
+/// Counts one waiter while it lives (also when its request is dropped mid-wait).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Hasher {
-    /// Builds a hasher; computes the dummy hash once.
+    /// Builds a hasher with an unbounded queue; computes the dummy hash once.
     pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self, HashError> {
         let dummy = hash_blocking(params, &uuid::Uuid::new_v4().to_string())?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(dummy),
+            queue: Arc::new(Queue {
+                max: usize::MAX,
+                timeout: Duration::MAX,
+                waiting: AtomicUsize::new(0),
+            }),
         })
+    }
+
+    /// Bounds the queue: at most `max` checks wait for a slot, each at most `timeout`.
+    pub fn with_queue(mut self, max: usize, timeout: Duration) -> Self {
+        self.queue = Arc::new(Queue {
+            max,
+            timeout,
+            waiting: AtomicUsize::new(0),
+        });
+        self
     }
 
     /// Hashes a password with argon2id and the configured cost.
@@ -70,16 +119,33 @@ impl Hasher {
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| HashError(e.to_string()))
+        let _permit = match self.permits.try_acquire() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => return Err(failed("hashing slots closed")),
+            Err(TryAcquireError::NoPermits) => {
+                let q = &self.queue;
+                let before = q.waiting.fetch_add(1, Ordering::Relaxed);
+                let _waiting = Waiting(&q.waiting);
+                if before >= q.max {
+                    return Err(self.shed());
+                }
+                match tokio::time::timeout(q.timeout, self.permits.acquire()).await {
+                    Ok(p) => p.map_err(failed)?,
+                    Err(_) => return Err(self.shed()),
+                }
+            }
+        };
+        tokio::task::spawn_blocking(f).await.map_err(failed)
+    }
+
+    fn shed(&self) -> HashError {
+        metrics::counter!("portcullis_password_checks_shed_total").increment(1);
+        HashError::Busy { retry_after: 1 }
     }
 }
 
 fn argon2(params: Argon2Params) -> Result<Argon2<'static>, HashError> {
-    let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-        .map_err(|e| HashError(e.to_string()))?;
+    let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(failed)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
 }
 
@@ -88,7 +154,7 @@ fn hash_blocking(params: Argon2Params, password: &str) -> Result<String, HashErr
     argon2(params)?
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+        .map_err(failed)
 }
 
 fn verify_blocking(params: Argon2Params, password: &str, stored: &str) -> Result<Verified, HashError> {
@@ -184,6 +250,34 @@ mod tests {
         let h = Hasher::new(LIGHT, 1).unwrap();
         assert!(!h.verify(&Secret::new("x"), "not a hash").await.unwrap().ok);
         assert!(h.verify_dummy(&Secret::new("x")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_at_once_and_a_long_wait_sheds_too() {
+        let slow = Argon2Params {
+            memory_kib: 8192,
+            iterations: 4,
+            parallelism: 1,
+        };
+        let h = Hasher::new(slow, 1).unwrap().with_queue(1, Duration::from_secs(60));
+        let pw = Secret::new("pw-123456");
+        // One runs, one waits, the third finds the queue full.
+        let (a, b, c) = tokio::join!(h.hash(&pw), h.hash(&pw), async {
+            tokio::task::yield_now().await;
+            h.hash(&pw).await
+        });
+        assert!(a.is_ok() && b.is_ok());
+        assert!(matches!(c, Err(HashError::Busy { retry_after: 1 })), "{c:?}");
+        // Nothing is left counted as waiting.
+        assert_eq!(h.queue.waiting.load(Ordering::Relaxed), 0);
+
+        let h = Hasher::new(slow, 1).unwrap().with_queue(10, Duration::ZERO);
+        let (a, b) = tokio::join!(h.hash(&pw), async {
+            tokio::task::yield_now().await;
+            h.hash(&pw).await
+        });
+        assert!(a.is_ok());
+        assert!(matches!(b, Err(HashError::Busy { .. })), "{b:?}");
     }
 
     #[test]

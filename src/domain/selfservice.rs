@@ -73,6 +73,7 @@ impl Domain {
     /// Authenticates a user access token: valid signature and times, our issuer in `aud`
     /// (unless `any_audience`), a live session, an active user.
     pub async fn authenticate(&self, token: &str, any_audience: bool) -> DomainResult<Principal> {
+        self.keys.catch_up(token).await;
         let claims = self.verify_access_token(token)?;
         if !any_audience && !claims.aud.iter().any(|a| a == &self.issuer) {
             return Err(DomainError::InvalidToken("token not meant for this server".into()));

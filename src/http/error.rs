@@ -152,6 +152,15 @@ fn domain_response(e: DomainError) -> Response {
         }
         E::InvalidScope(why) => p(StatusCode::BAD_REQUEST, "invalid_scope", &why),
         E::UnauthorizedClient(why) => p(StatusCode::FORBIDDEN, "unauthorized_client", &why),
+        // Shedding under load is expected and counted in metrics; no log line per request.
+        E::Overloaded { retry_after } => with_retry_after(
+            p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests in progress; retry shortly",
+            ),
+            retry_after,
+        ),
         E::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             p(

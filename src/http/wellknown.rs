@@ -60,7 +60,7 @@ pub async fn discovery(State(app): State<AppState>) -> Response {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": app.domain.keys.algorithms(),
         "userinfo_signing_alg_values_supported": ["none"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "azp", "sid", "nonce", "amr", "client_id", "scope",

@@ -17,7 +17,7 @@ pub struct KeyInfo {
     pub kid: String,
     /// Signature algorithm.
     pub alg: String,
-    /// Modulus size.
+    /// Key size in bits (RSA modulus; 256 for P-256 and Ed25519).
     pub bits: i64,
     /// `pending`, `active`, `retired` or `revoked`.
     pub status: String,
@@ -57,6 +57,12 @@ const SYSTEM_TENANT: &str = "default";
 impl Keyring {
     /// One maintenance step: make sure a key is active, publish the next one ahead of time,
     /// promote it when due, drop keys nobody can need, then reload.
+    ///
+    /// When the active key's algorithm is not `PORTCULLIS_SIGNING_ALG` (the setting changed),
+    /// a key of the configured type is published at once and signs after the publish-ahead
+    /// time, like any scheduled rotation; tokens of the old key keep verifying until they
+    /// expire. A key already pending keeps its place (it never signed, but other instances
+    /// may have published it), so the switch then takes one more rotation.
     pub async fn tick(&self) -> Result<(), KeyError> {
         let now = self.clock.now_ms();
         let keys = self.store.keys().await?;
@@ -74,6 +80,9 @@ impl Keyring {
                 let due = a.activated_at.unwrap_or(a.activate_at) + duration_ms(self.config.key_rotation_interval);
                 let ahead = duration_ms(self.config.key_publish_ahead);
                 match p {
+                    None if a.alg != self.config.signing_alg.as_str() => {
+                        self.create(now + ahead, false, &meta).await?;
+                    }
                     None if now >= due - ahead => {
                         self.create(due.max(now + ahead), false, &meta).await?;
                     }
@@ -136,8 +145,8 @@ impl Keyring {
     }
 
     async fn create(&self, activate_at: i64, active: bool, meta: &Meta) -> Result<String, KeyError> {
-        let bits = self.config.key_bits;
-        let key = tokio::task::spawn_blocking(move || crypto::generate(bits))
+        let (alg, bits) = (self.config.signing_alg, self.config.key_bits);
+        let key = tokio::task::spawn_blocking(move || crypto::generate(alg, bits))
             .await
             .map_err(|e| KeyError::Crypto(e.to_string()))??;
         self.insert(key, activate_at, active, meta).await
@@ -153,10 +162,10 @@ impl Keyring {
         let now = self.clock.now_ms();
         let record = KeyRecord {
             kid: key.kid.clone(),
-            alg: "RS256".into(),
+            alg: key.alg.as_str().into(),
             bits: i64::from(key.bits),
             status: if active { "active" } else { "pending" }.into(),
-            public_jwk: json!({ "kty": "RSA", "n": key.n, "e": key.e }).to_string(),
+            public_jwk: serde_json::Value::Object(key.public_jwk.clone()).to_string(),
             private_enc: crypto::seal(&self.kek, &key.kid, &key.private_der)?,
             created_at: now,
             activate_at,
@@ -172,10 +181,15 @@ impl Keyring {
                 None,
                 now,
             )
-            .with_detail(json!({ "kid": key.kid, "activate_at": rfc3339(activate_at) }));
+            .with_detail(json!({ "kid": key.kid, "alg": key.alg.as_str(), "activate_at": rfc3339(activate_at) }));
         match self.store.insert_key(&record, &event).await {
             Ok(()) => {
-                tracing::info!(kid = key.kid, status = record.status, "signing key created");
+                tracing::info!(
+                    kid = key.kid,
+                    alg = record.alg,
+                    status = record.status,
+                    "signing key created"
+                );
                 Ok(key.kid)
             }
             // Another instance filled the slot first; its key serves just as well.
@@ -210,7 +224,7 @@ impl Keyring {
         Ok(())
     }
 
-    /// Imports `*.pem` RSA private keys found in the keys folder that the database lacks:
+    /// Imports `*.pem` private keys (RSA, P-256, Ed25519) found in the keys folder that the database lacks:
     /// as the active key when there is none, else as the pending key.
     pub(super) async fn import_pem_files(&self) -> Result<(), KeyError> {
         let Ok(dir) = std::fs::read_dir(&self.config.keys_dir) else {

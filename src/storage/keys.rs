@@ -11,9 +11,9 @@ use super::{Store, StoreResult};
 pub struct KeyRecord {
     /// RFC 7638 thumbprint.
     pub kid: String,
-    /// Always RS256 for now.
+    /// `RS256`, `ES256` or `EdDSA`.
     pub alg: String,
-    /// Modulus size.
+    /// Key size in bits.
     pub bits: i64,
     /// `pending`, `active`, `retired` or `revoked`.
     pub status: String,

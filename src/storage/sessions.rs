@@ -173,22 +173,28 @@ impl Store {
         grace_ms: i64,
     ) -> StoreResult<RefreshOutcome> {
         let mut tx = self.pool().begin().await?;
-        let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        let row = sqlx::query("SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = $1")
-            .bind(hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(RefreshOutcome::Unknown);
+        // The claim returns the session, so the common case needs no second look at the token.
+        let claim = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL RETURNING session_id",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claimed = claim.is_some();
+        let (session_id, used_at): (String, Option<i64>) = match claim {
+            Some(row) => (row.try_get("session_id")?, Some(now)),
+            None => {
+                let row = sqlx::query("SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(RefreshOutcome::Unknown);
+                };
+                (row.try_get("session_id")?, row.try_get("used_at")?)
+            }
         };
-        let session_id: String = row.try_get("session_id")?;
-        let used_at: Option<i64> = row.try_get("used_at")?;
         let Some(mut session) = session_in(&mut tx, &session_id).await? else {
             return Ok(RefreshOutcome::Unknown);
         };

@@ -19,7 +19,9 @@ mod crash;
 mod health;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
 mod helpers;
+mod key_propagation;
 mod keys;
+mod login_concurrency;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
@@ -27,6 +29,7 @@ mod openapi_summaries;
 mod ops;
 mod recovery;
 mod register;
+mod signing_algs;
 mod token_forgery;
 mod token_grants;
 mod token_refresh;
