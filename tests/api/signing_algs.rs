@@ -123,6 +123,19 @@ async fn es256_and_eddsa_tokens_verify_with_an_independent_library() {
             "{alg}: kid is the RFC 7638 thumbprint"
         );
         assert_eq!(app.state.domain.keys.algorithms(), vec![alg.to_string()]);
+        let discovery: Value = app
+            .client
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            discovery["id_token_signing_alg_values_supported"],
+            serde_json::json!([alg])
+        );
 
         let tokens = signed_in(&app, "alg@example.com").await;
         let access = tokens["access_token"].as_str().unwrap();
