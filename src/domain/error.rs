@@ -73,6 +73,14 @@ pub enum DomainError {
     /// The client may not use this grant or endpoint.
     #[error("unauthorized client: {0}")]
     UnauthorizedClient(String),
+    /// A dependency (the database) is out of reach for now; the caller may retry shortly.
+    #[error("unavailable: {cause}")]
+    Unavailable {
+        /// What failed, for the log.
+        cause: String,
+        /// A connection broke under a statement: repeating an idempotent request at once may succeed.
+        reset: bool,
+    },
     /// Something failed that is not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -87,7 +95,10 @@ impl DomainError {
 
 impl From<StoreError> for DomainError {
     fn from(e: StoreError) -> Self {
-        DomainError::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable { cause, reset } => DomainError::Unavailable { cause, reset },
+            e => DomainError::Internal(e.to_string()),
+        }
     }
 }
 

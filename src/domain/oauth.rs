@@ -21,6 +21,8 @@ pub enum OAuthCode {
     TooManyRequests,
     /// The server failed.
     ServerError,
+    /// A dependency is out of reach for now (503 with `Retry-After`).
+    TemporarilyUnavailable,
 }
 
 impl OAuthCode {
@@ -36,6 +38,7 @@ impl OAuthCode {
             OAuthCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthCode::TooManyRequests => "too_many_requests",
             OAuthCode::ServerError => "server_error",
+            OAuthCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -51,7 +54,7 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// Seconds until a retry may succeed (429).
     pub retry_after: Option<u64>,
-    /// Cause of a server error, logged and never sent.
+    /// Cause of a server error or outage, logged and never sent.
     pub internal: Option<String>,
 }
 
@@ -85,11 +88,37 @@ impl OAuthError {
         }
     }
 
-    /// A server error; the cause is logged, not sent.
-    pub fn server(cause: impl ToString) -> Self {
+    /// A server error; the cause is logged, not sent. A database outage (a storage or
+    /// domain error saying so) becomes `temporarily_unavailable` instead.
+    pub fn server<E: std::fmt::Display + 'static>(cause: E) -> Self {
+        let any: &dyn std::any::Any = &cause;
+        let outage = matches!(
+            any.downcast_ref::<crate::storage::StoreError>(),
+            Some(crate::storage::StoreError::Unavailable { .. })
+        ) || matches!(
+            any.downcast_ref::<crate::domain::DomainError>(),
+            Some(crate::domain::DomainError::Unavailable { .. })
+        );
+        if outage {
+            return Self {
+                internal: Some(cause.to_string()),
+                ..Self::unavailable()
+            };
+        }
         Self {
             internal: Some(cause.to_string()),
             ..Self::new(OAuthCode::ServerError, "the server failed; retry later")
+        }
+    }
+
+    /// `temporarily_unavailable` (503) with a short `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                OAuthCode::TemporarilyUnavailable,
+                "the service is briefly unavailable; retry shortly",
+            )
         }
     }
 
@@ -99,6 +128,7 @@ impl OAuthError {
             OAuthCode::InvalidClient => 401,
             OAuthCode::TooManyRequests => 429,
             OAuthCode::ServerError => 500,
+            OAuthCode::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }
@@ -124,6 +154,10 @@ impl From<crate::domain::DomainError> for OAuthError {
             E::InvalidScope(d) => OAuthError::new(OAuthCode::InvalidScope, d),
             E::UnauthorizedClient(d) => OAuthError::new(OAuthCode::UnauthorizedClient, d),
             E::NotFound(what) => OAuthError::invalid_grant(format!("{what} not found")),
+            E::Unavailable { cause, .. } => OAuthError {
+                internal: Some(cause),
+                ..OAuthError::unavailable()
+            },
             other => OAuthError::server(other),
         }
     }

@@ -14,13 +14,18 @@ mod crash;
 mod health;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
 mod helpers;
+mod hostile_input;
 mod keys;
+mod log_noise;
+mod logs;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
 mod ops;
+mod outage;
 mod recovery;
 mod register;
+mod slow_clients;
 mod token_forgery;
 mod token_grants;
 mod token_refresh;
