@@ -207,6 +207,18 @@ pub struct Config {
     pub hash_queue_max: usize,
     /// Longest wait for a hashing slot before the request is refused with 503.
     pub hash_queue_timeout: Duration,
+    /// Longest wait for a database connection before a request is answered 503.
+    pub database_acquire_timeout: Duration,
+    /// A request's headers must arrive within this; idle keep-alive connections close after it.
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this.
+    pub body_read_timeout: Duration,
+    /// Open client connections at most.
+    pub max_connections: usize,
+    /// Open client connections per IP at most (trusted proxies are exempt).
+    pub max_connections_per_ip: usize,
+    /// How long a stopping server lets in-flight requests finish before closing connections.
+    pub shutdown_grace: Duration,
 }
 
 /// A string that never appears in logs or Debug output.
@@ -396,6 +408,18 @@ impl Config {
             signing_alg: s.parse("PORTCULLIS_SIGNING_ALG", "RS256", |v| v.parse())?,
             hash_queue_max: s.number("PORTCULLIS_HASH_QUEUE_MAX", 128, 0, 1_000_000)? as usize,
             hash_queue_timeout: s.duration("PORTCULLIS_HASH_QUEUE_TIMEOUT", "3s")?,
+            database_acquire_timeout: duration_ms_between(
+                &s,
+                "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT",
+                "1500ms",
+                100,
+                60_000,
+            )?,
+            header_read_timeout: duration_ms_between(&s, "PORTCULLIS_HEADER_READ_TIMEOUT", "10s", 100, 300_000)?,
+            body_read_timeout: duration_ms_between(&s, "PORTCULLIS_BODY_READ_TIMEOUT", "10s", 100, 300_000)?,
+            max_connections: s.number("PORTCULLIS_MAX_CONNECTIONS", 768, 1, 1_000_000)? as usize,
+            max_connections_per_ip: s.number("PORTCULLIS_MAX_CONNECTIONS_PER_IP", 256, 1, 1_000_000)? as usize,
+            shutdown_grace: duration_ms_between(&s, "PORTCULLIS_SHUTDOWN_GRACE", "10s", 0, 3_600_000)?,
         })
     }
 
@@ -462,6 +486,23 @@ fn duration_between(
         return Err(s.error(name, &format!("must be at most {max_secs}s")));
     }
     Ok(d)
+}
+
+/// A duration (`500ms`, `10s`, …) between two bounds in milliseconds.
+fn duration_ms_between(
+    s: &Source,
+    name: &str,
+    default: &str,
+    min_ms: u64,
+    max_ms: u64,
+) -> Result<Duration, ConfigError> {
+    s.parse(name, default, |v| {
+        let d = parse_duration(v)?;
+        if d.as_millis() < u128::from(min_ms) || d.as_millis() > u128::from(max_ms) {
+            return Err(format!("must be between {min_ms}ms and {max_ms}ms"));
+        }
+        Ok(d)
+    })
 }
 
 fn mail_config(s: &Source) -> Result<MailConfig, ConfigError> {

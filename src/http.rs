@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(guard::retry_reset_reads))
         .layer(rate_limit)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(guard::limit_header_size))
@@ -143,14 +144,17 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
+            TraceLayer::new_for_http()
+                // The error mapping logs a 500 once, with its cause; a second line says nothing.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG))
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }),
         )
         .layer(cors)
         .layer(SetSensitiveRequestHeadersLayer::new([

@@ -1,5 +1,7 @@
 //! Building and running the server: wire the parts, bind the listener, serve until a signal.
 
+mod serve;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,7 +15,8 @@ use crate::domain::password::Hasher;
 use crate::http::{AppState, router};
 use crate::keys::{Keyring, load_kek};
 use crate::mail::Mailer;
-use crate::storage::Store;
+use crate::storage::{Store, StoreOptions};
+pub use serve::ServeLimits;
 
 /// A failure to start, with a one-line reason.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +38,14 @@ pub struct Parts {
 /// Connects the database (running migrations), counters, hasher and keyring.
 pub async fn connect(config: Config, clock: Clock, issuer: String) -> Result<Parts, StartError> {
     let config = Arc::new(config);
-    let store = Store::connect(&config.database_url)
+    // Only the default location (in the data folder) is created; a folder named by hand
+    // that does not exist is more likely a typo than a wish.
+    let default_url = format!("sqlite://{}/portcullis.db", config.data_dir.display());
+    let options = StoreOptions {
+        acquire_timeout: config.database_acquire_timeout,
+        create_dir: config.database_url == default_url,
+    };
+    let store = Store::connect_with(&config.database_url, options)
         .await
         .map_err(|e| fail("DATABASE_URL")(e.to_string()))?;
     store.migrate().await.map_err(|e| fail("migrations")(e.to_string()))?;
@@ -132,15 +142,24 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains in-flight requests for at most the
+    /// configured grace.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let maintenance = self.state.domain.keys.spawn_maintenance();
         let purge = self.state.domain.spawn_purge();
-        let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let res = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let config = &self.state.domain.config;
+        let limits = ServeLimits {
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            trusted_proxies: config.trusted_proxies.clone(),
+            shutdown_grace: config.shutdown_grace,
+        };
+        let res = serve::serve(self.listener, router(self.state.clone()), limits, shutdown).await;
         maintenance.abort();
         purge.abort();
         self.state.domain.store.close().await;

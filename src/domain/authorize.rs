@@ -329,6 +329,17 @@ impl Domain {
 
     /// A pending request, or an error page when it is unknown or expired.
     pub async fn pending_authorization(&self, request_id: &str) -> Result<PendingRequest, AuthorizeError> {
+        // Ids are 43 base64url characters; anything else cannot name a request.
+        if request_id.len() != 43
+            || !request_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(page(
+                "invalid_request",
+                "this sign-in request is not valid; start again from the application",
+            ));
+        }
         let now = self.clock.now_ms();
         let record = self
             .store

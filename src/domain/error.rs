@@ -79,6 +79,14 @@ pub enum DomainError {
         /// Seconds until a retry may succeed.
         retry_after: u64,
     },
+    /// A dependency (the database) is out of reach for now; the caller may retry shortly.
+    #[error("unavailable: {cause}")]
+    Unavailable {
+        /// What failed, for the log.
+        cause: String,
+        /// A connection broke under a statement: repeating an idempotent request at once may succeed.
+        reset: bool,
+    },
     /// Something failed that is not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,7 +101,10 @@ impl DomainError {
 
 impl From<StoreError> for DomainError {
     fn from(e: StoreError) -> Self {
-        DomainError::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable { cause, reset } => DomainError::Unavailable { cause, reset },
+            e => DomainError::Internal(e.to_string()),
+        }
     }
 }
 

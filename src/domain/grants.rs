@@ -37,7 +37,13 @@ impl Domain {
         password: &Secret,
         meta: &Meta,
     ) -> DomainResult<UserRecord> {
-        let user = self.store.user_by_login(tenant, login).await?;
+        // A login with NUL names no account (PostgreSQL text cannot even hold it); it is
+        // refused as an unknown one, so the login limits still count it.
+        let user = if login.contains('\0') {
+            None
+        } else {
+            self.store.user_by_login(tenant, login).await?
+        };
         // Unknown logins go through the same accounting and a dummy hash of the same cost,
         // so status, body and time do not tell whether an account exists.
         let attempt = self.begin_password_check(tenant, user.as_ref(), login, meta).await?;
@@ -65,7 +71,7 @@ impl Domain {
             metrics::counter!("portcullis_login_failures_total").increment(1);
             let event = meta
                 .event(tenant, "login.failed", None, now)
-                .with_detail(json!({ "login": login.chars().take(256).collect::<String>() }));
+                .with_detail(json!({ "login": login.chars().take(256).filter(|c| *c != '\0').collect::<String>() }));
             if let Err(e) = self.store.record(&event).await {
                 tracing::warn!(error = %e, "could not record a failed login");
             }

@@ -92,7 +92,7 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// Seconds until a retry may succeed (429).
     pub retry_after: Option<u64>,
-    /// Cause of a server error, logged and never sent.
+    /// Cause of a server error or outage, logged and never sent.
     pub internal: Option<String>,
 }
 
@@ -126,11 +126,37 @@ impl OAuthError {
         }
     }
 
-    /// A server error; the cause is logged, not sent.
-    pub fn server(cause: impl ToString) -> Self {
+    /// A server error; the cause is logged, not sent. A database outage (a storage or
+    /// domain error saying so) becomes `temporarily_unavailable` instead.
+    pub fn server<E: std::fmt::Display + 'static>(cause: E) -> Self {
+        let any: &dyn std::any::Any = &cause;
+        let outage = matches!(
+            any.downcast_ref::<crate::storage::StoreError>(),
+            Some(crate::storage::StoreError::Unavailable { .. })
+        ) || matches!(
+            any.downcast_ref::<crate::domain::DomainError>(),
+            Some(crate::domain::DomainError::Unavailable { .. })
+        );
+        if outage {
+            return Self {
+                internal: Some(cause.to_string()),
+                ..Self::unavailable()
+            };
+        }
         Self {
             internal: Some(cause.to_string()),
             ..Self::new(OAuthCode::ServerError, "the server failed; retry later")
+        }
+    }
+
+    /// `temporarily_unavailable` (503) with a short `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                OAuthCode::TemporarilyUnavailable,
+                "the service is briefly unavailable; retry shortly",
+            )
         }
     }
 
@@ -172,6 +198,10 @@ impl From<crate::domain::DomainError> for OAuthError {
                     OAuthCode::TemporarilyUnavailable,
                     "too many requests in progress; retry shortly",
                 )
+            },
+            E::Unavailable { cause, .. } => OAuthError {
+                internal: Some(cause),
+                ..OAuthError::unavailable()
             },
             other => OAuthError::server(other),
         }

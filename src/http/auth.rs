@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, AuthUser, ClientMeta};
+use super::extract::{ApiJson, AuthUser, ClientMeta, CredentialsJson};
 use super::oauth::no_store;
 use crate::config::Secret;
 use crate::domain::DomainError;
@@ -68,7 +68,7 @@ fn scope(raw: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
 pub async fn login(
     State(app): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ApiJson(body): ApiJson<LoginBody>,
+    CredentialsJson(body): CredentialsJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let login = match (&body.email, &body.username) {
         (Some(e), None) => e.clone(),

@@ -9,7 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::error::{DomainError, FieldError};
-use crate::domain::oauth::OAuthError;
+use crate::domain::oauth::{OAuthCode, OAuthError};
+
+/// Marks a 503 caused by a database connection that broke under a statement: an idempotent
+/// request may be repeated once at once (see `guard::retry_reset_reads`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionReset;
 
 /// Anything a handler can fail with.
 #[derive(Debug)]
@@ -161,6 +166,21 @@ fn domain_response(e: DomainError) -> Response {
             ),
             retry_after,
         ),
+        E::Unavailable { cause, reset } => {
+            tracing::warn!(error = %cause, "database unavailable; answered 503");
+            let mut res = with_retry_after(
+                p(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is briefly unavailable; retry shortly",
+                ),
+                1,
+            );
+            if reset {
+                res.extensions_mut().insert(ConnectionReset);
+            }
+            res
+        }
         E::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             p(
@@ -173,8 +193,12 @@ fn domain_response(e: DomainError) -> Response {
 }
 
 fn oauth_response(e: OAuthError) -> Response {
-    if let Some(cause) = &e.internal {
-        tracing::error!(error = %cause, "internal error on an OAuth endpoint");
+    match (&e.internal, e.code) {
+        (Some(cause), OAuthCode::TemporarilyUnavailable) => {
+            tracing::warn!(error = %cause, "database unavailable on an OAuth endpoint; answered 503");
+        }
+        (Some(cause), _) => tracing::error!(error = %cause, "internal error on an OAuth endpoint"),
+        (None, _) => {}
     }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({ "error": e.code.as_str(), "error_description": e.description });

@@ -12,10 +12,15 @@ use super::AppState;
 use super::error::ApiError;
 use crate::config::IpNet;
 use crate::domain::Meta;
-use crate::domain::error::FieldError;
 
-/// A JSON body: 415 without a JSON content type, 413 over the size limit, 400 when it is not
-/// JSON, 422 when it is JSON of the wrong shape (wrong types, unknown or missing fields).
+mod json;
+
+use json::NulRule;
+
+/// A JSON body: 415 without a JSON content type (or with a charset other than UTF-8), 413
+/// over the size limit, 400 when it is not JSON (or repeats a key, or nests too deep), 422
+/// when it is JSON of the wrong shape (not an object, wrong types, unknown or missing
+/// fields, a NUL character in a string).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -26,31 +31,84 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError::problem(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as application/json",
-            ));
-        }
-        let bytes = read_body(req, state).await?;
-        parse_json(&bytes).map(ApiJson)
+        let bytes = json_body(req, state).await?;
+        json::parse(&bytes, NulRule::Refuse).map(ApiJson)
     }
 }
 
-/// Reads the body, mapping the size limit to 413.
+/// Like [`ApiJson`], but NUL may appear in the top-level `email`, `username` and `password`
+/// of a login: the domain refuses such a login as failed, so the login limits count it.
+pub struct CredentialsJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for CredentialsJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        json::parse(&bytes, NulRule::LoginFields).map(CredentialsJson)
+    }
+}
+
+/// Checks the content type (JSON, in UTF-8) and reads the body.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    let is_json = media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"));
+    if !is_json {
+        return Err(ApiError::problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    // JSON is UTF-8 (RFC 8259 §8.1); a body announced in another charset would be misread.
+    let charset = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim() == "charset")
+        .map(|(_, v)| v.trim().trim_matches('"').to_string());
+    if charset.is_some_and(|c| c != "utf-8" && c != "utf8") {
+        return Err(ApiError::problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_charset",
+            "send JSON in UTF-8 (charset=utf-8 or no charset)",
+        ));
+    }
+    read_body(req, state).await
+}
+
+/// How long a request's body may take to arrive; the accept loop sets it on each request.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// Without a [`BodyTimeout`] (a router served some other way), the whole-request timeout.
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the body, mapping the size limit to 413 and a body slower than its deadline to 408.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|r| {
+    let deadline = req
+        .extensions()
+        .get::<BodyTimeout>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+    let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| {
+            ApiError::problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time",
+            )
+        })?;
+    read.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,35 +127,7 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
 
 /// Parses JSON bytes into `T` with the error mapping described on [`ApiJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Syntax first (400), then shape (422), so "valid JSON of the wrong shape" is told apart.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|_| ApiError::problem(StatusCode::BAD_REQUEST, "malformed_json", "the body is not valid JSON"))?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = e.inner().to_string();
-        // serde_path_to_error's path already ends with an unknown field's name, not a missing one's.
-        let (field, code) = if msg.starts_with("unknown field `") {
-            (path, "unknown_field")
-        } else if let Some(name) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-            (join_path(&path, name), "missing_field")
-        } else {
-            (if path == "." { "body".to_string() } else { path }, "invalid_type")
-        };
-        ApiError::Problem {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_failed",
-            detail: "the request has invalid fields".into(),
-            errors: vec![FieldError::new(&field, code, msg)],
-        }
-    })
-}
-
-fn join_path(path: &str, name: &str) -> String {
-    if path.is_empty() || path == "." {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
+    json::parse(bytes, NulRule::Refuse)
 }
 
 /// Caller metadata for audit events and limits.
@@ -185,6 +215,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // `%00` is the only way a NUL reaches a path; no id holds one.
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(ApiError::problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                "the path must not contain a NUL character",
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
@@ -204,8 +242,20 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if has_encoded_nul(query) {
+            return Err(ApiError::problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "query parameters must not contain a NUL character",
+            ));
+        }
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| ApiError::problem(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))
     }
+}
+
+/// Whether percent-encoded text decodes to a NUL character somewhere.
+pub fn has_encoded_nul(raw: &str) -> bool {
+    raw.contains("%00")
 }

@@ -32,6 +32,12 @@ impl Form {
             .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
         let mut params = HashMap::new();
         for (k, v) in pairs {
+            // No parameter has a use for NUL, and PostgreSQL text refuses it. A password
+            // grant's `username` and `password` are let through: the domain refuses them as a
+            // failed login, which the login limits count.
+            if k.contains('\0') || (v.contains('\0') && k != "username" && k != "password") {
+                return Err(OAuthError::invalid_request("parameters must not contain a NUL character").into());
+            }
             if params.contains_key(&k) {
                 return Err(OAuthError::invalid_request(format!("parameter {k} is repeated")).into());
             }
@@ -87,6 +93,9 @@ pub fn client_credentials(headers: &HeaderMap, form: &Form) -> Result<ClientCred
                 .split_once(':')
                 .ok_or_else(|| OAuthError::invalid_client(true))?;
             let (id, secret) = (form_decode(id)?, form_decode(secret)?);
+            if id.contains('\0') {
+                return Err(OAuthError::invalid_client(true));
+            }
             if form.get("client_id").is_some_and(|body_id| body_id != id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the Basic credentials",

@@ -1,11 +1,12 @@
 //! Request guards that run before routing.
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::error::problem_response;
+use super::error::{ConnectionReset, problem_response};
 
 /// Largest total size of request headers accepted (names and values).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -22,6 +23,23 @@ pub async fn limit_header_size(req: Request, next: Next) -> Response {
         );
     }
     next.run(req).await
+}
+
+/// Repeats a `GET` or `HEAD` once when a database connection broke under it (a restarted
+/// database drops every pooled connection): the retry gets a fresh connection, and a read
+/// can be repeated safely. Anything else keeps its first answer.
+pub async fn retry_reset_reads(req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let again = Request::from_parts(parts.clone(), Body::empty());
+    let res = next.clone().run(Request::from_parts(parts, body)).await;
+    if res.extensions().get::<ConnectionReset>().is_none() {
+        return res;
+    }
+    tracing::info!("a database connection broke under a read; retrying it once");
+    next.run(again).await
 }
 
 /// CORS for browser apps on the configured origins; bearer tokens, so no credentials mode.

@@ -84,7 +84,7 @@ pub async fn register(
         app.domain.limit_signup(ip).await?;
     }
     if body.asked_for_role() {
-        tracing::info!("sign-up asked for a role; ignored, sign-up grants only the default role");
+        tracing::debug!("sign-up asked for a role; ignored, sign-up grants only the default role");
     }
     let user = app.domain.register(body.into_registration(), &meta).await?;
     let mut headers = HeaderMap::new();

@@ -510,3 +510,40 @@ async fn signing_in_as_someone_else_ends_the_browsers_previous_session() {
     );
     assert!(b.get("/account").await.body.contains("bob@example.com"));
 }
+
+#[tokio::test]
+async fn nul_bytes_and_junk_ids_get_a_4xx_page_not_a_500() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD).await;
+    let client = code_client(&app, false).await;
+    let mut b = Browser::new(&app);
+    let (_, challenge) = pkce();
+    for path in [
+        authorize_path(&client.client_id, &challenge, &[]).replace("st-123", "st%00"),
+        authorize_path("cl%00ient", &challenge, &[]),
+        "/login?req=%00".to_string(),
+        "/login?req=x'%20OR%201=1--".to_string(),
+        "/consent?req=%00abc".to_string(),
+        "/oauth/logout?client_id=a%00b&post_logout_redirect_uri=https%3A%2F%2Fa.example%2F".to_string(),
+        "/password/reset?token=%00".to_string(),
+    ] {
+        let page = b.get(&path).await;
+        assert!(
+            page.status.is_client_error() || page.status.is_success(),
+            "{path}: {}",
+            page.status
+        );
+    }
+    b.get("/login").await;
+    for fields in [
+        vec![("username", "ada\0@example.com"), ("password", PASSWORD)],
+        vec![("username", "ada@example.com"), ("password", PASSWORD), ("req", "a\0b")],
+    ] {
+        let res = b.post("/login", &fields).await;
+        assert!(res.status.is_client_error(), "{fields:?}: {}", res.status);
+    }
+    let res = b
+        .post("/signup", &[("email", "x\0@example.com"), ("password", PASSWORD)])
+        .await;
+    assert!(res.status.is_client_error(), "{}", res.status);
+}

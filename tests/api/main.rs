@@ -19,17 +19,22 @@ mod crash;
 mod health;
 #[allow(dead_code)] // Helpers serve many test files; not every one uses each.
 mod helpers;
+mod hostile_input;
 mod key_propagation;
 mod keys;
+mod log_noise;
 mod login_concurrency;
+mod logs;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
 mod openapi_summaries;
 mod ops;
+mod outage;
 mod recovery;
 mod register;
 mod signing_algs;
+mod slow_clients;
 mod token_forgery;
 mod token_grants;
 mod token_refresh;

@@ -39,6 +39,13 @@ async fn authorize(b: Browser, req: Request) -> Response {
             "the authorization request is malformed",
         );
     };
+    if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return b.message(
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "the request must not contain a NUL character",
+        );
+    }
     let mut params = HashMap::new();
     for (k, v) in pairs {
         if v.is_empty() {

@@ -176,6 +176,19 @@ impl Browser {
             .map_err(|_| self.message(StatusCode::PAYLOAD_TOO_LARGE, "error_title", "the form is too large"))?;
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
             .map_err(|_| self.message(StatusCode::BAD_REQUEST, "error_title", "the form is malformed"))?;
+        // PostgreSQL text refuses NUL and no field has a use for it; the sign-in name and the
+        // passwords go on to the domain, which counts a NUL login as a failed one.
+        let nul_ok = ["username", "password", "current_password", "new_password"];
+        if pairs
+            .iter()
+            .any(|(k, v)| k.contains('\0') || (v.contains('\0') && !nul_ok.contains(&k.as_str())))
+        {
+            return Err(self.message(
+                StatusCode::BAD_REQUEST,
+                "error_title",
+                "the form must not contain a NUL character",
+            ));
+        }
         let form = PageForm(pairs.into_iter().rev().collect());
         let sent = form.get("csrf_token").unwrap_or("");
         let expected = self.cookies.get(CSRF_COOKIE).map(String::as_str).unwrap_or("");

@@ -56,6 +56,13 @@ async fn logout(b: Browser, req: Request) -> Response {
             }
         }
     };
+    if params.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return b.message(
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "the logout request must not contain a NUL character",
+        );
+    }
     let domain = &b.app().domain;
     let current = match b.session().await {
         Ok(s) => s,
