@@ -409,17 +409,17 @@ impl Config {
             hash_queue_max: s.number("PORTCULLIS_HASH_QUEUE_MAX", 128, 0, 1_000_000)? as usize,
             hash_queue_timeout: s.duration("PORTCULLIS_HASH_QUEUE_TIMEOUT", "3s")?,
             database_acquire_timeout: duration_ms_between(
-                &s,
+                s,
                 "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT",
                 "1500ms",
                 100,
                 60_000,
             )?,
-            header_read_timeout: duration_ms_between(&s, "PORTCULLIS_HEADER_READ_TIMEOUT", "10s", 100, 300_000)?,
-            body_read_timeout: duration_ms_between(&s, "PORTCULLIS_BODY_READ_TIMEOUT", "10s", 100, 300_000)?,
+            header_read_timeout: duration_ms_between(s, "PORTCULLIS_HEADER_READ_TIMEOUT", "10s", 100, 300_000)?,
+            body_read_timeout: duration_ms_between(s, "PORTCULLIS_BODY_READ_TIMEOUT", "10s", 100, 300_000)?,
             max_connections: s.number("PORTCULLIS_MAX_CONNECTIONS", 768, 1, 1_000_000)? as usize,
             max_connections_per_ip: s.number("PORTCULLIS_MAX_CONNECTIONS_PER_IP", 256, 1, 1_000_000)? as usize,
-            shutdown_grace: duration_ms_between(&s, "PORTCULLIS_SHUTDOWN_GRACE", "10s", 0, 3_600_000)?,
+            shutdown_grace: duration_ms_between(s, "PORTCULLIS_SHUTDOWN_GRACE", "10s", 0, 3_600_000)?,
         })
     }
 
