@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -42,9 +42,23 @@ pub async fn retry_reset_reads(req: Request, next: Next) -> Response {
     next.run(again).await
 }
 
+/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
+/// answer that sets no caching of its own: tokens and personal data must not linger in
+/// browser or proxy caches. The JWKS and discovery set their own public caching; the
+/// documentation UI's static assets may be cached.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let cacheable_assets = req.uri().path().starts_with("/docs");
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !cacheable_assets && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
 /// CORS for browser apps on the configured origins; bearer tokens, so no credentials mode.
 pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderValue, Method, header};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     if origins.is_empty() {
         return None;

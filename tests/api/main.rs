@@ -21,10 +21,12 @@ mod logs;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
+mod openapi_precision;
 mod ops;
 mod outage;
 mod recovery;
 mod register;
+mod security_headers;
 mod slow_clients;
 mod token_forgery;
 mod token_grants;
