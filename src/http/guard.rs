@@ -77,3 +77,54 @@ pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .max_age(std::time::Duration::from_secs(3600)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::response::IntoResponse;
+    use axum::routing::any;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A route whose first answer is a 503 from a broken connection, and later ones 200.
+    fn flaky(calls: Arc<AtomicUsize>) -> Router {
+        Router::new()
+            .route(
+                "/",
+                any(move || async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let mut res = StatusCode::SERVICE_UNAVAILABLE.into_response();
+                        res.extensions_mut().insert(ConnectionReset);
+                        res
+                    } else {
+                        StatusCode::OK.into_response()
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(retry_reset_reads))
+    }
+
+    async fn status(method: Method, calls: &Arc<AtomicUsize>) -> StatusCode {
+        let req = Request::builder().method(method).uri("/").body(Body::empty());
+        let res = flaky(calls.clone()).oneshot(req.expect("request")).await;
+        res.expect("infallible").status()
+    }
+
+    #[tokio::test]
+    async fn a_read_is_repeated_once_after_a_connection_reset() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(status(Method::GET, &calls).await, StatusCode::OK);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_is_never_repeated() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(status(Method::POST, &calls).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
