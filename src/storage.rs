@@ -275,3 +275,35 @@ fn sqlite_path(url: &str) -> String {
 pub(crate) fn flag(v: i64) -> bool {
     v != 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(e: sqlx::Error) -> String {
+        match StoreError::from(e) {
+            StoreError::Unavailable { reset, .. } => format!("unavailable reset={reset}"),
+            other => format!("{other:?}").split('(').next().unwrap_or_default().to_string(),
+        }
+    }
+
+    #[test]
+    fn outages_are_told_apart_from_failed_statements() {
+        use std::io::{Error, ErrorKind};
+        assert_eq!(kind(sqlx::Error::PoolTimedOut), "unavailable reset=false");
+        assert_eq!(
+            kind(sqlx::Error::Io(Error::from(ErrorKind::ConnectionRefused))),
+            "unavailable reset=false"
+        );
+        assert_eq!(
+            kind(sqlx::Error::Io(Error::from(ErrorKind::ConnectionReset))),
+            "unavailable reset=true"
+        );
+        assert_eq!(
+            kind(sqlx::Error::Io(Error::from(ErrorKind::UnexpectedEof))),
+            "unavailable reset=true"
+        );
+        assert_eq!(kind(sqlx::Error::RowNotFound), "Database");
+        assert_eq!(kind(sqlx::Error::ColumnNotFound("x".into())), "Database");
+    }
+}

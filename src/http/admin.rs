@@ -1,8 +1,8 @@
 //! `/admin/…`: the operator API. Every route needs a user access token whose user holds the
 //! `admin` role as stored now; the domain decides which tenants the admin sees.
 
-mod resources;
-mod users;
+pub(super) mod resources;
+pub(super) mod users;
 
 use axum::Router;
 use axum::extract::FromRequestParts;

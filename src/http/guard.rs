@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -42,9 +42,23 @@ pub async fn retry_reset_reads(req: Request, next: Next) -> Response {
     next.run(again).await
 }
 
+/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
+/// answer that sets no caching of its own: tokens and personal data must not linger in
+/// browser or proxy caches. The JWKS and discovery set their own public caching; the
+/// documentation UI's static assets may be cached.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let cacheable_assets = req.uri().path().starts_with("/docs");
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !cacheable_assets && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
 /// CORS for browser apps on the configured origins; bearer tokens, so no credentials mode.
 pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderValue, Method, header};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     if origins.is_empty() {
         return None;
@@ -62,4 +76,55 @@ pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .expose_headers([header::LOCATION, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
             .max_age(std::time::Duration::from_secs(3600)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::response::IntoResponse;
+    use axum::routing::any;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A route whose first answer is a 503 from a broken connection, and later ones 200.
+    fn flaky(calls: Arc<AtomicUsize>) -> Router {
+        Router::new()
+            .route(
+                "/",
+                any(move || async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let mut res = StatusCode::SERVICE_UNAVAILABLE.into_response();
+                        res.extensions_mut().insert(ConnectionReset);
+                        res
+                    } else {
+                        StatusCode::OK.into_response()
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(retry_reset_reads))
+    }
+
+    async fn status(method: Method, calls: &Arc<AtomicUsize>) -> StatusCode {
+        let req = Request::builder().method(method).uri("/").body(Body::empty());
+        let res = flaky(calls.clone()).oneshot(req.expect("request")).await;
+        res.expect("infallible").status()
+    }
+
+    #[tokio::test]
+    async fn a_read_is_repeated_once_after_a_connection_reset() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(status(Method::GET, &calls).await, StatusCode::OK);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_is_never_repeated() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(status(Method::POST, &calls).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

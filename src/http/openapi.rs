@@ -5,17 +5,15 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use serde::Serialize;
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
-use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
-use super::{auth, health, metrics, oauth, pages, recovery, users, wellknown};
+use super::{admin, auth, health, metrics, oauth, pages, recovery, users, wellknown};
 
 /// An `application/problem+json` body (RFC 9457), the error format outside the OAuth endpoints.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -51,7 +49,8 @@ pub struct ProblemField {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope`, or `server_error`.
+    /// `unsupported_grant_type`, `invalid_scope`, `too_many_requests`,
+    /// `temporarily_unavailable` or `server_error`.
     pub error: String,
     /// Human-readable detail.
     pub error_description: String,
@@ -121,6 +120,38 @@ pub struct OAuthErrorBody {
         users::list_sessions,
         users::delete_sessions,
         users::delete_session,
+        admin::users::list,
+        admin::users::create,
+        admin::users::get_one,
+        admin::users::patch,
+        admin::users::remove,
+        admin::users::grant_role,
+        admin::users::revoke_role,
+        admin::users::lock,
+        admin::users::unlock,
+        admin::users::disable,
+        admin::users::enable,
+        admin::users::sessions,
+        admin::users::revoke_sessions,
+        admin::users::events,
+        admin::resources::list_roles,
+        admin::resources::create_role,
+        admin::resources::delete_role,
+        admin::resources::list_clients,
+        admin::resources::create_client,
+        admin::resources::get_client,
+        admin::resources::patch_client,
+        admin::resources::delete_client,
+        admin::resources::rotate_secret,
+        admin::resources::list_tenants,
+        admin::resources::create_tenant,
+        admin::resources::get_tenant,
+        admin::resources::patch_tenant,
+        admin::resources::delete_tenant,
+        admin::resources::list_keys,
+        admin::resources::rotate_keys,
+        admin::resources::revoke_key,
+        admin::resources::events,
     ),
     components(schemas(
         Problem,
@@ -141,8 +172,9 @@ pub struct OAuthErrorBody {
         crate::domain::selfservice::SessionView,
         crate::domain::clients::ClientView,
         crate::keys::KeyInfo,
+        Revoked,
     )),
-    modifiers(&Security, &SharedHandlers, &AdminRoutes),
+    modifiers(&Security, &SharedHandlers, &StandardErrors),
     tags(
         (name = "oauth", description = "OAuth 2.0 / OIDC protocol endpoints (RFC 6749 errors)"),
         (name = "auth", description = "First-party JSON login over the same token service"),
@@ -175,7 +207,8 @@ impl Modify for Security {
 }
 
 /// Documents routes that reuse a handler annotated for another path or method: the RFC 8414
-/// alias of discovery, and `POST /userinfo` (OIDC Core §5.3 allows both methods).
+/// alias of discovery, and `POST /userinfo` (OIDC Core §5.3 allows both methods); and the
+/// optional body of a key rotation.
 struct SharedHandlers;
 
 impl Modify for SharedHandlers {
@@ -196,6 +229,14 @@ impl Modify for SharedHandlers {
                 utoipa::openapi::PathItem::new(HttpMethod::Get, op),
             );
         }
+        // The rotation body is optional (no body means defaults), which `request_body` cannot say.
+        if let Some(body) = paths
+            .get_mut("/admin/keys/rotate")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut())
+        {
+            body.required = Some(Required::False);
+        }
         if let Some(item) = paths.get_mut("/userinfo")
             && let Some(op) = item.get.as_ref().map(|op| renamed(op, "post"))
         {
@@ -204,292 +245,114 @@ impl Modify for SharedHandlers {
     }
 }
 
-/// The admin API, `(method, path, summary, success status, takes a JSON body)`. Its handlers
-/// carry no annotations yet, so they are described here; an annotated operation listed in
-/// `paths(...)` takes precedence over the entry below.
-const ADMIN: &[(HttpMethod, &str, &str, u16, bool)] = &[
-    (
-        HttpMethod::Get,
-        "/admin/users",
-        "List users (`q`, `role`, `status`, `tenant`, `limit`, `cursor`)",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/users",
-        "Create a user (sign-up body plus optional `roles`, `tenant`)",
-        201,
-        true,
-    ),
-    (
-        HttpMethod::Get,
-        "/admin/users/{id}",
-        "One user, with its lock state",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Patch,
-        "/admin/users/{id}",
-        "Change profile fields and `email_verified`",
-        200,
-        true,
-    ),
-    (
-        HttpMethod::Delete,
-        "/admin/users/{id}",
-        "Delete a user; sessions end, the audit trail stays",
-        204,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/users/{id}/roles",
-        "Grant a role (`{role}`)",
-        200,
-        true,
-    ),
-    (
-        HttpMethod::Delete,
-        "/admin/users/{id}/roles/{role}",
-        "Revoke a role",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/users/{id}/lock",
-        "Lock password logins",
-        200,
-        false,
-    ),
-    (HttpMethod::Post, "/admin/users/{id}/unlock", "Lift a lock", 200, false),
-    (
-        HttpMethod::Post,
-        "/admin/users/{id}/disable",
-        "Disable the account and end its sessions",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/users/{id}/enable",
-        "Re-enable the account",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Get,
-        "/admin/users/{id}/sessions",
-        "The user's live sessions",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Delete,
-        "/admin/users/{id}/sessions",
-        "End every session of the user",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Get,
-        "/admin/users/{id}/events",
-        "Audit events about the user",
-        200,
-        false,
-    ),
-    (HttpMethod::Get, "/admin/roles", "Roles of a tenant", 200, false),
-    (HttpMethod::Post, "/admin/roles", "Create a custom role", 201, true),
-    (
-        HttpMethod::Delete,
-        "/admin/roles/{name}",
-        "Delete a custom role",
-        204,
-        false,
-    ),
-    (HttpMethod::Get, "/admin/clients", "List clients", 200, false),
-    (
-        HttpMethod::Post,
-        "/admin/clients",
-        "Register a client; `client_secret` is shown once",
-        201,
-        true,
-    ),
-    (
-        HttpMethod::Get,
-        "/admin/clients/{client_id}",
-        "One client (never its secret)",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Patch,
-        "/admin/clients/{client_id}",
-        "Change a client's settings",
-        200,
-        true,
-    ),
-    (
-        HttpMethod::Delete,
-        "/admin/clients/{client_id}",
-        "Delete a client and end its sessions",
-        204,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/clients/{client_id}/secret",
-        "Replace a confidential client's secret (shown once)",
-        200,
-        false,
-    ),
-    (HttpMethod::Get, "/admin/tenants", "List tenants", 200, false),
-    (
-        HttpMethod::Post,
-        "/admin/tenants",
-        "Create a tenant with its built-in roles",
-        201,
-        true,
-    ),
-    (HttpMethod::Get, "/admin/tenants/{id}", "One tenant", 200, false),
-    (HttpMethod::Patch, "/admin/tenants/{id}", "Rename a tenant", 200, true),
-    (
-        HttpMethod::Delete,
-        "/admin/tenants/{id}",
-        "Delete an empty tenant",
-        204,
-        false,
-    ),
-    (
-        HttpMethod::Get,
-        "/admin/keys",
-        "Signing keys, without key material",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/keys/rotate",
-        "Publish a new signing key (optional body `{\"immediate\": true}` makes it sign at once)",
-        200,
-        false,
-    ),
-    (
-        HttpMethod::Post,
-        "/admin/keys/{kid}/revoke",
-        "Emergency revocation: the key leaves the JWKS at once",
-        204,
-        false,
-    ),
-    (
-        HttpMethod::Get,
-        "/admin/events",
-        "Audit events of the tenant",
-        200,
-        false,
-    ),
+/// Documents the answers every operation of a kind can give, so each annotation lists only
+/// its own: a refused or unreadable request (400, 408, 413, 415, 422), a missing token (401),
+/// a caller who is not an admin (403), the per-IP limit (429), and a database outage (503).
+struct StandardErrors;
+
+/// Operations served from memory: no database, so no 503.
+const MEMORY_ONLY: &[&str] = &[
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
 ];
 
-/// Adds the [`ADMIN`] operations that no annotation documents.
-struct AdminRoutes;
-
-fn problem_response(description: &str) -> utoipa::openapi::Response {
+fn error_response(description: &str, oauth: bool) -> utoipa::openapi::Response {
+    let (content_type, schema) = if oauth {
+        ("application/json", "OAuthErrorBody")
+    } else {
+        ("application/problem+json", "Problem")
+    };
     ResponseBuilder::new()
         .description(description)
         .content(
-            "application/problem+json",
+            content_type,
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()
 }
 
-fn admin_operation(method: &HttpMethod, path: &str, summary: &str, status: u16, body: bool) -> Operation {
-    let id = format!(
-        "admin_{}{}",
-        match method {
-            HttpMethod::Get => "get",
-            HttpMethod::Post => "post",
-            HttpMethod::Put => "put",
-            HttpMethod::Patch => "patch",
-            HttpMethod::Delete => "delete",
-            _ => "other",
-        },
-        path.trim_start_matches("/admin")
-            .replace(['{', '}'], "")
-            .replace(['/', '-'], "_")
-    );
-    let mut op = OperationBuilder::new()
-        .tag("admin")
-        .summary(Some(summary))
-        .operation_id(Some(id))
-        .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
-        .response(
-            status.to_string(),
-            ResponseBuilder::new().description("Success").build(),
-        )
-        .response("401", problem_response("Missing or invalid access token"))
-        .response("403", problem_response("The caller is not an admin"));
-    for name in path
-        .split('/')
-        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-    {
-        op = op.parameter(
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Path)
-                .required(Required::True)
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
-        );
-    }
-    if path.contains('{') {
-        op = op.response("404", problem_response("No such resource"));
-    }
-    if *method == HttpMethod::Get && !path.contains('{') || path.ends_with("/events") || path.ends_with("/sessions") {
-        for (name, ty) in [("limit", Type::Integer), ("cursor", Type::String)] {
-            op = op.parameter(
-                ParameterBuilder::new()
-                    .name(name)
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .schema(Some(ObjectBuilder::new().schema_type(ty))),
-            );
-        }
-    }
-    if body {
-        op = op
-            .request_body(Some(
-                RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
-                            .build(),
-                    )
-                    .build(),
-            ))
-            .response("422", problem_response("Validation failed"));
-    }
-    op.build()
-}
-
-impl Modify for AdminRoutes {
+impl Modify for StandardErrors {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        for (method, path, summary, status, body) in ADMIN {
-            let documented = doc.paths.get_path_operation(path, method.clone()).is_some();
-            if !documented {
-                doc.paths.add_path_operation(
-                    path,
-                    vec![method.clone()],
-                    admin_operation(method, path, summary, *status, *body),
-                );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let oauth = path.starts_with("/oauth/");
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let mut add = |status: &str, description: &str, oauth_format: bool| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description, oauth_format).into());
+                };
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                if let Some(body) = &op.request_body {
+                    let json = body.content.contains_key("application/json");
+                    add(
+                        "400",
+                        "The body is malformed (not JSON, a repeated key, nesting too deep)",
+                        oauth,
+                    );
+                    add("408", "The body did not arrive in time", false);
+                    add("413", "The body is too large", false);
+                    if json {
+                        add("415", "Not application/json in UTF-8", false);
+                        add("422", "Valid JSON of the wrong shape, or invalid fields", false);
+                    }
+                } else if has_params {
+                    add("400", "A malformed path or query parameter", false);
+                }
+                let query = |name: Option<&str>| {
+                    op.parameters.as_ref().is_some_and(|p| {
+                        p.iter().any(|p| {
+                            matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                                && name.is_none_or(|n| p.name == n)
+                        })
+                    })
+                };
+                let (has_query, names_tenant) = (query(None), query(Some("tenant")));
+                if names_tenant {
+                    add("404", "No such tenant (or not visible to this admin)", false);
+                }
+                if has_query {
+                    add(
+                        "422",
+                        "A query parameter with an invalid value (`limit`, `cursor`, `status`)",
+                        false,
+                    );
+                }
+                if secured {
+                    add("401", "Missing, invalid or expired access token", false);
+                }
+                if path.starts_with("/admin/") {
+                    add("403", "The caller is not an admin (or not one for this tenant)", false);
+                }
+                add("429", "Too many requests from this IP; see `Retry-After`", false);
+                if !MEMORY_ONLY.contains(&path.as_str()) {
+                    add("503", "The database is briefly unreachable; see `Retry-After`", oauth);
+                }
             }
         }
     }
+}
+
+/// The answer of routes that end sessions in bulk.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    /// How many sessions ended.
+    pub revoked: u64,
 }
 
 /// The document with this server's issuer as its only server.

@@ -175,7 +175,9 @@ pub struct PasswordConfirm {
 
 /// Deletes the caller's account (needs the password); sessions end, audit events stay.
 #[utoipa::path(delete, path = "/users/me", tag = "users", request_body = PasswordConfirm,
-    responses((status = 204), (status = 401)), security(("bearer" = [])))]
+    responses((status = 204), (status = 401),
+        (status = 403, description = "Locked after too many wrong passwords", body = super::openapi::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub async fn delete_me(
     State(app): State<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -198,7 +200,10 @@ pub struct PasswordChange {
 
 /// Changes the caller's password; every other session ends.
 #[utoipa::path(post, path = "/users/me/password", tag = "users", request_body = PasswordChange,
-    responses((status = 204), (status = 401), (status = 422)), security(("bearer" = [])))]
+    responses((status = 204), (status = 401),
+        (status = 403, description = "Locked after too many wrong passwords", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422)),
+    security(("bearer" = [])))]
 pub async fn change_password(
     State(app): State<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -242,7 +247,8 @@ pub async fn patch_preferences(
 }
 
 /// The caller's live sessions.
-#[utoipa::path(get, path = "/users/me/sessions", tag = "users", responses((status = 200, body = Vec<SessionView>)),
+#[utoipa::path(get, path = "/users/me/sessions", tag = "users",
+    responses((status = 200, description = "The live sessions, newest first", body = crate::domain::admin::Page<SessionView>)),
     security(("bearer" = [])))]
 pub async fn list_sessions(
     State(app): State<AppState>,
@@ -253,7 +259,8 @@ pub async fn list_sessions(
 }
 
 /// Ends every session of the caller except the current one.
-#[utoipa::path(delete, path = "/users/me/sessions", tag = "users", responses((status = 200)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/users/me/sessions", tag = "users",
+    responses((status = 200, description = "How many sessions ended", body = super::openapi::Revoked)), security(("bearer" = [])))]
 pub async fn delete_sessions(
     State(app): State<AppState>,
     ClientMeta(meta): ClientMeta,

@@ -26,7 +26,7 @@ pub struct NewEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct EventRecord {
     /// UUIDv7, also the pagination cursor.
     pub id: String,
@@ -43,6 +43,7 @@ pub struct EventRecord {
     /// Caller user agent.
     pub user_agent: Option<String>,
     /// Extra details.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
     /// Unix ms.
     pub created_at: i64,

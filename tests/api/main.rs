@@ -29,11 +29,13 @@ mod me;
 #[allow(dead_code)]
 mod oauth_support;
 mod openapi_summaries;
+mod openapi_precision;
 mod ops;
 mod outage;
 mod recovery;
 mod register;
 mod signing_algs;
+mod security_headers;
 mod slow_clients;
 mod token_forgery;
 mod token_grants;

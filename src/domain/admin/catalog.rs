@@ -13,7 +13,7 @@ use crate::storage::roles::RoleRecord;
 use crate::storage::tenants::{TenantDeletion, TenantRecord};
 
 /// A role as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     /// Name.
     pub name: String,
@@ -40,7 +40,7 @@ impl From<RoleRecord> for RoleView {
 }
 
 /// A tenant as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     /// Slug.
     pub id: String,

@@ -18,7 +18,7 @@ use crate::storage::users::{ProfileChange, UserRecord};
 pub const STATUSES: [&str; 2] = ["active", "disabled"];
 
 /// A user as admins see it: the user plus the lock state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminUserView {
     /// The user.
     #[serde(flatten)]

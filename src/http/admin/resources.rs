@@ -14,12 +14,13 @@ use crate::domain::clients::{ClientSpec, ClientView};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, parse_json, read_body};
+use crate::http::openapi::Problem;
 use crate::http::users::double_option;
 use crate::keys::KeyInfo;
 use crate::storage::audit::EventRecord;
 
 /// `POST /admin/roles` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleBody {
     name: String,
@@ -37,7 +38,7 @@ pub struct TenantQuery {
 }
 
 /// `POST /admin/clients` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientBody {
     name: String,
@@ -68,7 +69,7 @@ pub struct CreateClientBody {
 }
 
 /// `PATCH /admin/clients/{client_id}` body; `null` clears a lifetime override.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchClientBody {
     #[serde(default)]
@@ -96,7 +97,7 @@ pub struct PatchClientBody {
 }
 
 /// `POST /admin/tenants` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantBody {
     id: String,
@@ -104,14 +105,14 @@ pub struct CreateTenantBody {
 }
 
 /// `PATCH /admin/tenants/{id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTenantBody {
     name: String,
 }
 
 /// `POST /admin/keys/rotate` body (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     #[serde(default)]
@@ -119,6 +120,7 @@ pub struct RotateBody {
 }
 
 /// Roles of a tenant.
+#[utoipa::path(get, path = "/admin/roles", tag = "admin", operation_id = "admin_list_roles", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("tenant" = Option<String>, Query, description = "Tenant (default: the admin's own, or all for default-tenant admins)")), responses((status = 200, description = "One page of roles", body = Page<RoleView>)), security(("bearer" = [])))]
 pub async fn list_roles(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -131,6 +133,7 @@ pub async fn list_roles(
 }
 
 /// Creates a custom role.
+#[utoipa::path(post, path = "/admin/roles", tag = "admin", operation_id = "admin_create_role", request_body = CreateRoleBody, responses((status = 201, description = "Created", body = RoleView), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn create_role(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -145,6 +148,7 @@ pub async fn create_role(
 }
 
 /// Deletes a custom role (`?tenant=` for another tenant than the admin's own).
+#[utoipa::path(delete, path = "/admin/roles/{name}", tag = "admin", operation_id = "admin_delete_role", params(("name" = String, Path), ("tenant" = Option<String>, Query, description = "Tenant (default: the admin's own, or all for default-tenant admins)")), responses((status = 204, description = "Deleted"), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn delete_role(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -158,6 +162,7 @@ pub async fn delete_role(
 }
 
 /// Clients the admin can see.
+#[utoipa::path(get, path = "/admin/clients", tag = "admin", operation_id = "admin_list_clients", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("tenant" = Option<String>, Query, description = "Tenant (default: the admin's own, or all for default-tenant admins)")), responses((status = 200, description = "One page of clients", body = Page<ClientView>)), security(("bearer" = [])))]
 pub async fn list_clients(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -170,6 +175,7 @@ pub async fn list_clients(
 }
 
 /// Registers a client; 201 with `client_id` and, once, `client_secret`.
+#[utoipa::path(post, path = "/admin/clients", tag = "admin", operation_id = "admin_create_client", request_body = CreateClientBody, responses((status = 201, description = "Created; `client_secret` is shown this once", body = ClientView), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn create_client(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -199,6 +205,7 @@ pub async fn create_client(
 }
 
 /// One client (never its secret).
+#[utoipa::path(get, path = "/admin/clients/{client_id}", tag = "admin", operation_id = "admin_get_client", params(("client_id" = String, Path)), responses((status = 200, description = "The client, never its secret", body = ClientView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn get_client(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -209,6 +216,7 @@ pub async fn get_client(
 }
 
 /// Changes a client's settings.
+#[utoipa::path(patch, path = "/admin/clients/{client_id}", tag = "admin", operation_id = "admin_patch_client", params(("client_id" = String, Path)), request_body = PatchClientBody, responses((status = 200, description = "The changed client", body = ClientView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn patch_client(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -233,6 +241,7 @@ pub async fn patch_client(
 }
 
 /// Deletes a client and ends its sessions.
+#[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "admin", operation_id = "admin_delete_client", params(("client_id" = String, Path)), responses((status = 204, description = "Deleted; its sessions ended"), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn delete_client(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -244,6 +253,7 @@ pub async fn delete_client(
 }
 
 /// Replaces a confidential client's secret; the new one is in the answer, once.
+#[utoipa::path(post, path = "/admin/clients/{client_id}/secret", tag = "admin", operation_id = "admin_rotate_client_secret", params(("client_id" = String, Path)), responses((status = 200, description = "The client with its new secret, shown this once", body = ClientView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -254,6 +264,7 @@ pub async fn rotate_secret(
 }
 
 /// Tenants the admin can see.
+#[utoipa::path(get, path = "/admin/tenants", tag = "admin", operation_id = "admin_list_tenants", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "One page of tenants", body = Page<TenantView>)), security(("bearer" = [])))]
 pub async fn list_tenants(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -264,6 +275,7 @@ pub async fn list_tenants(
 }
 
 /// Creates a tenant with its built-in roles.
+#[utoipa::path(post, path = "/admin/tenants", tag = "admin", operation_id = "admin_create_tenant", request_body = CreateTenantBody, responses((status = 201, description = "Created with its built-in roles", body = TenantView), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn create_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -278,6 +290,7 @@ pub async fn create_tenant(
 }
 
 /// One tenant.
+#[utoipa::path(get, path = "/admin/tenants/{id}", tag = "admin", operation_id = "admin_get_tenant", params(("id" = String, Path)), responses((status = 200, description = "The tenant", body = TenantView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn get_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -287,6 +300,7 @@ pub async fn get_tenant(
 }
 
 /// Renames a tenant.
+#[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "admin", operation_id = "admin_patch_tenant", params(("id" = String, Path)), request_body = PatchTenantBody, responses((status = 200, description = "The renamed tenant", body = TenantView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn patch_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -301,6 +315,7 @@ pub async fn patch_tenant(
 }
 
 /// Deletes an empty tenant.
+#[utoipa::path(delete, path = "/admin/tenants/{id}", tag = "admin", operation_id = "admin_delete_tenant", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn delete_tenant(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -311,11 +326,13 @@ pub async fn delete_tenant(
 }
 
 /// Every signing key, without key material.
+#[utoipa::path(get, path = "/admin/keys", tag = "admin", operation_id = "admin_list_keys", responses((status = 200, description = "Every signing key, without key material", body = Page<KeyInfo>)), security(("bearer" = [])))]
 pub async fn list_keys(State(app): State<AppState>, c: AdminCaller) -> Result<Json<Page<KeyInfo>>, ApiError> {
     Ok(Json(app.domain.admin_keys(&c.admin).await?))
 }
 
 /// Publishes a new signing key; `{"immediate": true}` makes it sign at once.
+#[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", operation_id = "admin_rotate_keys", request_body = RotateBody, responses((status = 200, description = "The keys after the rotation", body = Page<KeyInfo>), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn rotate_keys(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -336,6 +353,7 @@ pub async fn rotate_keys(
 }
 
 /// Revokes a signing key at once.
+#[utoipa::path(post, path = "/admin/keys/{kid}/revoke", tag = "admin", operation_id = "admin_revoke_key", params(("kid" = String, Path)), responses((status = 204, description = "Revoked; gone from the JWKS"), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn revoke_key(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -346,6 +364,7 @@ pub async fn revoke_key(
 }
 
 /// Audit events of the tenant (all tenants for default-tenant admins unless `?tenant=`).
+#[utoipa::path(get, path = "/admin/events", tag = "admin", operation_id = "admin_events", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("tenant" = Option<String>, Query, description = "Tenant (default: the admin's own, or all for default-tenant admins)")), responses((status = 200, description = "One page of audit events, newest first", body = Page<EventRecord>)), security(("bearer" = [])))]
 pub async fn events(
     State(app): State<AppState>,
     c: AdminCaller,

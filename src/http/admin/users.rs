@@ -16,12 +16,13 @@ use crate::domain::users::{Registration, UserView};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::openapi::{Problem, Revoked};
 use crate::http::users::double_option;
 use crate::storage::audit::EventRecord;
 use crate::storage::users::ProfileChange;
 
 /// `POST /admin/users` body: the sign-up body plus optional `roles` and `tenant`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
     email: String,
@@ -39,7 +40,7 @@ pub struct CreateUserBody {
 }
 
 /// `PATCH /admin/users/{id}` body: profile fields and `email_verified`; `null` clears a field.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserBody {
     #[serde(default)]
@@ -59,13 +60,14 @@ pub struct PatchUserBody {
 }
 
 /// `POST /admin/users/{id}/roles` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     role: String,
 }
 
 /// Lists users (`q`, `role`, `status`, `tenant`, `limit`, `cursor`).
+#[utoipa::path(get, path = "/admin/users", tag = "admin", operation_id = "admin_list_users", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("tenant" = Option<String>, Query, description = "Tenant (default: the admin's own, or all for default-tenant admins)"), ("q" = Option<String>, Query, description = "Search in email, username and names"), ("role" = Option<String>, Query, description = "Only users with this role"), ("status" = Option<String>, Query, description = "`active` or `disabled`")), responses((status = 200, description = "One page of users", body = Page<UserView>)), security(("bearer" = [])))]
 pub async fn list(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -82,6 +84,7 @@ pub async fn list(
 }
 
 /// Creates a user with any existing roles; 201 + `Location`.
+#[utoipa::path(post, path = "/admin/users", tag = "admin", operation_id = "admin_create_user", request_body = CreateUserBody, responses((status = 201, description = "Created; `Location` names it", body = UserView), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn create(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -104,6 +107,7 @@ pub async fn create(
 }
 
 /// One user, with its lock state.
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", operation_id = "admin_get_user", params(("id" = String, Path)), responses((status = 200, description = "The user and its lock state", body = AdminUserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn get_one(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -114,6 +118,7 @@ pub async fn get_one(
 }
 
 /// Changes profile fields and `email_verified`.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", operation_id = "admin_patch_user", params(("id" = String, Path)), request_body = PatchUserBody, responses((status = 200, description = "The changed user", body = UserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn patch(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -135,6 +140,7 @@ pub async fn patch(
 }
 
 /// Deletes a user; their sessions end, the audit trail stays.
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", operation_id = "admin_delete_user", params(("id" = String, Path)), responses((status = 204, description = "Deleted; its sessions ended"), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn remove(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -146,6 +152,7 @@ pub async fn remove(
 }
 
 /// Grants an existing role of the user's tenant.
+#[utoipa::path(post, path = "/admin/users/{id}/roles", tag = "admin", operation_id = "admin_grant_role", params(("id" = String, Path)), request_body = RoleBody, responses((status = 200, description = "The user with the role", body = UserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn grant_role(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -158,6 +165,7 @@ pub async fn grant_role(
 }
 
 /// Takes a role away.
+#[utoipa::path(delete, path = "/admin/users/{id}/roles/{role}", tag = "admin", operation_id = "admin_revoke_role", params(("id" = String, Path), ("role" = String, Path)), responses((status = 200, description = "The user without the role", body = UserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn revoke_role(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -169,6 +177,7 @@ pub async fn revoke_role(
 }
 
 /// Locks password logins for the longest lockout period.
+#[utoipa::path(post, path = "/admin/users/{id}/lock", tag = "admin", operation_id = "admin_lock_user", params(("id" = String, Path)), responses((status = 200, description = "The locked user", body = AdminUserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn lock(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -180,6 +189,7 @@ pub async fn lock(
 }
 
 /// Lifts a lock.
+#[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin", operation_id = "admin_unlock_user", params(("id" = String, Path)), responses((status = 200, description = "The unlocked user", body = AdminUserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn unlock(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -191,6 +201,7 @@ pub async fn unlock(
 }
 
 /// Disables the account and ends its sessions.
+#[utoipa::path(post, path = "/admin/users/{id}/disable", tag = "admin", operation_id = "admin_disable_user", params(("id" = String, Path)), responses((status = 200, description = "The disabled user", body = AdminUserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with existing state", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn disable(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -200,6 +211,7 @@ pub async fn disable(
 }
 
 /// Re-enables the account.
+#[utoipa::path(post, path = "/admin/users/{id}/enable", tag = "admin", operation_id = "admin_enable_user", params(("id" = String, Path)), responses((status = 200, description = "The enabled user", body = AdminUserView), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn enable(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -220,6 +232,7 @@ async fn set_status(
 }
 
 /// The user's live sessions, newest first.
+#[utoipa::path(get, path = "/admin/users/{id}/sessions", tag = "admin", operation_id = "admin_user_sessions", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("id" = String, Path)), responses((status = 200, description = "One page of live sessions, newest first", body = Page<SessionView>), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn sessions(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -232,6 +245,7 @@ pub async fn sessions(
 }
 
 /// Ends every session of the user.
+#[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "admin", operation_id = "admin_revoke_user_sessions", params(("id" = String, Path)), responses((status = 200, description = "How many sessions ended", body = Revoked), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn revoke_sessions(
     State(app): State<AppState>,
     c: AdminCaller,
@@ -243,6 +257,7 @@ pub async fn revoke_sessions(
 }
 
 /// Audit events about the user, newest first.
+#[utoipa::path(get, path = "/admin/users/{id}/events", tag = "admin", operation_id = "admin_user_events", params(("limit" = Option<String>, Query, description = "Page size, 1–200 (default 50, also when empty)", pattern = "^\\s*[0-9]*\\s*$"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("id" = String, Path)), responses((status = 200, description = "One page of audit events, newest first", body = Page<EventRecord>), (status = 404, description = "No such resource (or not visible to this admin)", body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn events(
     State(app): State<AppState>,
     c: AdminCaller,
