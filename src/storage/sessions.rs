@@ -195,6 +195,29 @@ impl Store {
                 (row.try_get("session_id")?, row.try_get("used_at")?)
             }
         };
+        if claimed {
+            // The common case in one statement: extend a live session and read it back.
+            let sql = format!(
+                "UPDATE sessions SET last_used_at = $2, \
+                 idle_expires_at = CASE WHEN $3 < expires_at THEN $3 ELSE expires_at END \
+                 WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > $2 AND expires_at > $2 \
+                 RETURNING {}",
+                SESSION_COLUMNS.replace("s.", "")
+            );
+            let row = sqlx::query(&sql)
+                .bind(&session_id)
+                .bind(now)
+                .bind(now.saturating_add(idle_ms))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = row {
+                let session = session_from_row(&row)?;
+                insert_token(&mut tx, new_hash, &session, now).await?;
+                tx.commit().await?;
+                return Ok(RefreshOutcome::Rotated(session));
+            }
+            // Not live (or gone): the general path below tells which.
+        }
         let Some(mut session) = session_in(&mut tx, &session_id).await? else {
             return Ok(RefreshOutcome::Unknown);
         };
