@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resource services in other languages accept our tokens: for each signing algorithm, starts
-# the release binary on a throwaway SQLite database, logs a user in, and verifies the access
+# the server (PORTCULLIS_BIN, or a debug build) on a throwaway SQLite database, logs a user in, and verifies the access
 # token against the served JWKS with PyJWT (pip `pyjwt[crypto]`) and node `jose` (npm),
 # installed under target/interop. A tampered token must be refused.
 set -euo pipefail
@@ -10,13 +10,18 @@ mkdir -p "$TOOLS"
 [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
 "$TOOLS/venv/bin/pip" install -q 'pyjwt[crypto]'
 [ -d "$TOOLS/node_modules/jose" ] || (cd "$TOOLS" && npm install --silent jose >/dev/null)
-cargo build --release --locked --bin portcullis >&2
+if [ -z "${PORTCULLIS_BIN:-}" ]; then
+  cargo build --locked --bin portcullis >&2
+  PORTCULLIS_BIN=target/debug/portcullis
+fi
 PASSWORD="correct horse battery"
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; true' EXIT
 for ALG in RS256 ES256 EdDSA; do
   D=$(mktemp -d)
   PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_DATA_DIR=$D/data PORTCULLIS_KEYS_DIR=$D/keys \
     DATABASE_URL=sqlite://$D/data/portcullis.db PORTCULLIS_SIGNING_ALG=$ALG \
-    target/release/portcullis serve >"$D/out" 2>"$D/log" &
+    "$PORTCULLIS_BIN" serve >"$D/out" 2>"$D/log" &
   PID=$!
   for _ in $(seq 100); do BASE=$(sed -n 's/^portcullis listening on \(.*\)$/\1/p' "$D/out"); [ -n "$BASE" ] && break; sleep 0.1; done
   body="{\"email\":\"interop@example.com\",\"password\":\"$PASSWORD\"}"

@@ -24,6 +24,8 @@ impl Domain {
             actor_id: Some(client.id.clone()),
             ..meta.clone()
         };
+        // A token signed by a key another instance just made: load it before judging.
+        self.keys.catch_up(token).await;
         match self.verify_access_token(token) {
             Ok(claims) => {
                 if claims.client_id == client.id
@@ -41,6 +43,7 @@ impl Domain {
     /// Introspects an access or refresh token for a confidential client.
     pub async fn introspect(&self, token: &str) -> DomainResult<Introspection> {
         let now = self.clock.now_ms();
+        self.keys.catch_up(token).await;
         if let Ok(claims) = self.verify_access_token(token) {
             if let Some(sid) = &claims.sid {
                 match self.store.session(sid).await? {

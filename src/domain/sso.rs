@@ -189,6 +189,7 @@ impl Domain {
     /// client it was issued to. Expired hints are accepted, as OIDC RP-Initiated Logout
     /// allows; the signature and issuer must hold.
     pub async fn id_token_hint(&self, token: &str) -> DomainResult<(String, Option<SessionRecord>)> {
+        self.keys.catch_up(token).await;
         let claims = self
             .keys
             .verify(token, "JWT")

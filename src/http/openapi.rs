@@ -261,6 +261,41 @@ const MEMORY_ONLY: &[&str] = &[
     "/.well-known/oauth-authorization-server",
 ];
 
+/// An error page of the hosted pages (HTML, whatever went wrong).
+fn html_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "text/html; charset=utf-8",
+            ContentBuilder::new()
+                .schema(Some(
+                    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+                ))
+                .build(),
+        )
+        .build()
+}
+
+/// The hosted pages answer every failure with an HTML page.
+fn document_page_errors(op: &mut Operation, post: bool) {
+    let mut add = |status: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| html_response(description).into());
+    };
+    add("400", "A malformed or invalid request (an HTML error page)");
+    if post {
+        add("403", "The form's CSRF token is missing or wrong");
+        add("408", "The form did not arrive in time");
+        add("413", "The form is too large");
+        add("415", "Not application/x-www-form-urlencoded");
+    }
+    add("429", "Too many requests from this IP; see `Retry-After`");
+    add("500", "Our failure, shown as a page without details");
+    add("503", "The database is briefly unreachable");
+}
+
 fn error_response(description: &str, oauth: bool) -> utoipa::openapi::Response {
     let (content_type, schema) = if oauth {
         ("application/json", "OAuthErrorBody")
@@ -290,6 +325,11 @@ impl Modify for StandardErrors {
                 &mut item.patch,
             ];
             for op in operations.into_iter().flatten() {
+                if op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == "browser")) {
+                    let post = op.request_body.is_some();
+                    document_page_errors(op, post);
+                    continue;
+                }
                 let mut add = |status: &str, description: &str, oauth_format: bool| {
                     op.responses
                         .responses

@@ -28,14 +28,14 @@ mod logs;
 mod me;
 #[allow(dead_code)]
 mod oauth_support;
-mod openapi_summaries;
 mod openapi_precision;
+mod openapi_summaries;
 mod ops;
 mod outage;
 mod recovery;
 mod register;
-mod signing_algs;
 mod security_headers;
+mod signing_algs;
 mod slow_clients;
 mod token_forgery;
 mod token_grants;
