@@ -17,7 +17,7 @@ pub async fn authorize_get(b: Browser, req: Request) -> Response {
 }
 
 /// The POST form of the same endpoint.
-#[utoipa::path(post, operation_id = "authorize_post", path = "/oauth/authorize", tag = "browser", params(("client_id" = String, Query), ("redirect_uri" = String, Query), ("response_type" = String, Query, description = "code"), ("scope" = Option<String>, Query), ("state" = Option<String>, Query), ("nonce" = Option<String>, Query), ("code_challenge" = Option<String>, Query), ("code_challenge_method" = Option<String>, Query, description = "S256"), ("prompt" = Option<String>, Query), ("max_age" = Option<i64>, Query), ("login_hint" = Option<String>, Query), ("ui_locales" = Option<String>, Query)), responses((status = 302, description = "to the sign-in or consent page, or back to the client with code, state and iss (or error)"), (status = 400, description = "HTML error page: unknown client or unregistered redirect_uri")))]
+#[utoipa::path(post, operation_id = "authorize_post", path = "/oauth/authorize", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "the same parameters as the GET form, in the body"), responses((status = 302, description = "to the sign-in or consent page, or back to the client with code, state and iss (or error)"), (status = 400, description = "HTML error page: unknown client or unregistered redirect_uri")))]
 pub async fn authorize_post(b: Browser, req: Request) -> Response {
     authorize(b, req).await
 }

@@ -29,7 +29,7 @@ pub async fn logout_get(b: Browser, req: Request) -> Response {
 }
 
 /// The POST form of the same endpoint.
-#[utoipa::path(post, operation_id = "logout_post", path = "/oauth/logout", tag = "browser", params(("id_token_hint" = Option<String>, Query), ("post_logout_redirect_uri" = Option<String>, Query), ("state" = Option<String>, Query), ("client_id" = Option<String>, Query)), responses((status = 200, description = "HTML confirmation or signed-out page"), (status = 303, description = "to the registered post_logout_redirect_uri"), (status = 400, description = "HTML error page")))]
+#[utoipa::path(post, operation_id = "logout_post", path = "/oauth/logout", tag = "browser", request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "id_token_hint, post_logout_redirect_uri, state, client_id, confirm, csrf_token"), responses((status = 200, description = "HTML confirmation or signed-out page"), (status = 303, description = "to the registered post_logout_redirect_uri"), (status = 400, description = "HTML error page")))]
 pub async fn logout_post(b: Browser, req: Request) -> Response {
     logout(b, req).await
 }
