@@ -5,7 +5,7 @@ mod admin;
 mod auth;
 pub mod error;
 pub mod extract;
-mod form;
+pub mod form;
 mod guard;
 mod health;
 mod metrics;

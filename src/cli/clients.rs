@@ -3,10 +3,9 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::output::{Stop, emit, print_json, print_lines};
+use super::output::{Stop, emit, print_all_pages, print_json};
 use super::{cli_admin, cli_meta, describe, missing};
 use crate::domain::Domain;
-use crate::domain::admin::PageRequest;
 use crate::domain::clients::ClientSpec;
 use crate::domain::users::DEFAULT_TENANT;
 
@@ -113,21 +112,12 @@ pub async fn run(domain: &Domain, cmd: ClientsCommand) -> Result<(), Stop> {
             print_json(&domain.create_client(spec, &cli_meta()).await.map_err(describe)?)
         }
         ClientsCommand::List { tenant } => {
-            let mut page = PageRequest {
-                limit: 200,
-                after: None,
-            };
-            loop {
-                let got = domain
-                    .admin_clients(&cli_admin(), tenant.as_deref(), &page)
-                    .await
-                    .map_err(describe)?;
-                print_lines(&got.items)?;
-                match got.next_cursor {
-                    Some(c) => page.after = Some(c),
-                    None => return Ok(()),
-                }
-            }
+            let admin = cli_admin();
+            print_all_pages(|page| {
+                let (admin, tenant) = (&admin, tenant.as_deref());
+                async move { domain.admin_clients(admin, tenant, &page).await }
+            })
+            .await
         }
         ClientsCommand::Delete { client_id } => {
             let client = domain

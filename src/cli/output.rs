@@ -37,3 +37,25 @@ pub fn emit(line: &str) -> Result<(), Stop> {
         Err(e) => Err(Stop::Failed(format!("writing the output: {e}"))),
     }
 }
+
+/// Prints every item of a paged listing as JSON lines, asking for the next page until the
+/// last one.
+pub async fn print_all_pages<T, F, Fut>(mut fetch: F) -> Result<(), Stop>
+where
+    T: serde::Serialize,
+    F: FnMut(crate::domain::admin::PageRequest) -> Fut,
+    Fut: std::future::Future<Output = crate::domain::DomainResult<crate::domain::admin::Page<T>>>,
+{
+    let mut page = crate::domain::admin::PageRequest {
+        limit: 200,
+        after: None,
+    };
+    loop {
+        let got = fetch(page.clone()).await.map_err(super::describe)?;
+        print_lines(&got.items)?;
+        match got.next_cursor {
+            Some(c) => page.after = Some(c),
+            None => return Ok(()),
+        }
+    }
+}

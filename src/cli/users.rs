@@ -3,11 +3,10 @@
 
 use clap::{Args, Subcommand};
 
-use super::output::{Stop, print_json, print_lines};
+use super::output::{Stop, print_all_pages, print_json};
 use super::{cli_admin, cli_meta, describe, read_password};
 use crate::config::Config;
 use crate::domain::Domain;
-use crate::domain::admin::PageRequest;
 use crate::domain::admin::users::UserQuery;
 use crate::domain::users::{DEFAULT_TENANT, Registration, UserView};
 use crate::storage::users::UserRecord;
@@ -124,21 +123,12 @@ pub async fn run(domain: &Domain, config: &Config, cmd: UsersCommand) -> Result<
                 role,
                 status,
             };
-            let mut page = PageRequest {
-                limit: 200,
-                after: None,
-            };
-            loop {
-                let got = domain
-                    .admin_list_users(&cli_admin(), query.clone(), &page)
-                    .await
-                    .map_err(describe)?;
-                print_lines(&got.items)?;
-                match got.next_cursor {
-                    Some(c) => page.after = Some(c),
-                    None => return Ok(()),
-                }
-            }
+            let admin = cli_admin();
+            print_all_pages(|page| {
+                let (admin, query) = (&admin, query.clone());
+                async move { domain.admin_list_users(admin, query, &page).await }
+            })
+            .await
         }
         UsersCommand::GrantRole { who, role } => {
             let user = find(domain, &who).await?;

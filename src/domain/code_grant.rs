@@ -11,7 +11,6 @@ use super::tokens::{Subject, TokenResponse};
 use super::{Domain, DomainError, DomainResult, Meta};
 use crate::storage::authorization::CodeRecord;
 use crate::storage::clients::ClientRecord;
-use crate::storage::sessions::SessionRecord;
 
 /// What the client sends to exchange a code.
 pub struct CodeExchange<'a> {
@@ -58,26 +57,9 @@ impl Domain {
             .await?
             .filter(|u| u.status == "active")
             .ok_or(DomainError::AccountDisabled)?;
-        let (idle_ms, max_ms) = self.refresh_ttls_ms(client);
-        let session = SessionRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            user_id: user.id.clone(),
-            tenant_id: user.tenant_id.clone(),
-            client_id: client.id.clone(),
-            scope: code.scope.clone(),
-            auth_time: code.auth_time,
-            created_at: now,
-            last_used_at: now,
-            idle_expires_at: now + idle_ms.min(max_ms),
-            expires_at: now + max_ms,
-            revoked_at: None,
-            revoked_reason: None,
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-            kind: "refresh".into(),
-            parent_id: Some(code.sso_session_id.clone()),
-            amr: code.amr.split_whitespace().map(str::to_string).collect(),
-        };
+        let amr = code.amr.split_whitespace().map(str::to_string).collect();
+        let parent = Some(code.sso_session_id.clone());
+        let session = self.client_session(client, &user, code.scope.clone(), code.auth_time, amr, parent, meta);
         let (refresh, refresh_hash) = self.new_refresh_token()?;
         let event = Meta {
             actor_id: Some(user.id.clone()),

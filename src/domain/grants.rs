@@ -115,23 +115,28 @@ impl Domain {
         self.open_session(client, &user, scopes, meta).await
     }
 
-    /// Opens a session for an authenticated user and mints its first tokens.
-    pub async fn open_session(
+    /// A new client session (a refresh-token family) for `user`, who signed in at `auth_time`
+    /// (unix seconds) with `amr`; `parent` is the browser session it was opened through.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn client_session(
         &self,
         client: &ClientRecord,
         user: &UserRecord,
-        scopes: Vec<String>,
+        scope: String,
+        auth_time: i64,
+        amr: Vec<String>,
+        parent: Option<String>,
         meta: &Meta,
-    ) -> DomainResult<TokenResponse> {
+    ) -> SessionRecord {
         let now = self.clock.now_ms();
         let (idle_ms, max_ms) = self.refresh_ttls_ms(client);
-        let session = SessionRecord {
+        SessionRecord {
             id: uuid::Uuid::now_v7().to_string(),
             user_id: user.id.clone(),
             tenant_id: user.tenant_id.clone(),
             client_id: client.id.clone(),
-            scope: scopes.join(" "),
-            auth_time: now / 1000,
+            scope,
+            auth_time,
             created_at: now,
             last_used_at: now,
             idle_expires_at: now + idle_ms.min(max_ms),
@@ -141,9 +146,29 @@ impl Domain {
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
             kind: "refresh".into(),
-            parent_id: None,
-            amr: vec!["pwd".into()],
-        };
+            parent_id: parent,
+            amr,
+        }
+    }
+
+    /// Opens a session for an authenticated user and mints its first tokens.
+    pub async fn open_session(
+        &self,
+        client: &ClientRecord,
+        user: &UserRecord,
+        scopes: Vec<String>,
+        meta: &Meta,
+    ) -> DomainResult<TokenResponse> {
+        let now = self.clock.now_ms();
+        let session = self.client_session(
+            client,
+            user,
+            scopes.join(" "),
+            now / 1000,
+            vec!["pwd".into()],
+            None,
+            meta,
+        );
         let (refresh, hash) = self.new_refresh_token()?;
         let event = Meta {
             actor_id: Some(user.id.clone()),

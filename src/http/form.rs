@@ -17,13 +17,7 @@ pub struct Form(HashMap<String, String>);
 impl Form {
     /// Reads and checks the body of an OAuth request.
     pub async fn read(req: Request) -> Result<(HeaderMap, Self), ApiError> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if !is_form {
+        if !is_form(req.headers()) {
             return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into());
         }
         let headers = req.headers().clone();
@@ -57,6 +51,15 @@ impl Form {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
     }
+}
+
+/// Whether a request declares an `application/x-www-form-urlencoded` body.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
 /// Client credentials as presented.

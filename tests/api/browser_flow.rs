@@ -47,15 +47,7 @@ async fn code_flow_signs_in_consents_and_issues_verifiable_tokens() {
         ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
         ("client_id", client.client_id.as_str()),
     ];
-    let (s, refreshed) = json_of(
-        app.client
-            .post(app.url("/oauth/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, refreshed) = token_request(&app, &form).await;
     assert_eq!(s, StatusCode::OK, "{refreshed}");
 }
 
@@ -91,15 +83,7 @@ async fn pkce_is_required_and_checked() {
         ("client_id", client.client_id.as_str()),
         ("redirect_uri", REDIRECT),
     ];
-    let (status, body) = json_of(
-        app.client
-            .post(app.url("/oauth/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = token_request(&app, &form).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -168,15 +152,7 @@ async fn codes_expire_and_are_bound_to_client_and_redirect_uri() {
         ("redirect_uri", "http://127.0.0.1:9000/elsewhere"),
         ("code_verifier", verifier.as_str()),
     ];
-    let (status, _) = json_of(
-        app.client
-            .post(app.url("/oauth/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = token_request(&app, &form).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (query, verifier) = code_for(&mut b, &client.client_id, "ada@example.com", PASSWORD).await;

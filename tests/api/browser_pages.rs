@@ -277,18 +277,11 @@ async fn browser_sessions_are_listed_and_end_with_a_password_change_or_an_admin(
     let page = b.get("/login").await;
     b.sign_in(&page, "ada@example.com", "another fine passphrase").await;
     assert_eq!(b.get("/account").await.status, StatusCode::OK);
-    let user = app
-        .state
-        .domain
-        .store
-        .user_by_login("default", "ada@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = user_id(&app, "ada@example.com").await;
     let (status, _) = call(
         &app,
         Method::DELETE,
-        &format!("/admin/users/{}/sessions", user.id),
+        &format!("/admin/users/{user}/sessions"),
         &admin,
         None,
     )
@@ -314,15 +307,8 @@ async fn the_account_page_edits_the_profile_and_ends_sessions() {
         .await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.body.contains("value=\"Lovelace\""));
-    let user = app
-        .state
-        .domain
-        .store
-        .user_by_login("default", "ada@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(user.last_name.as_deref(), Some("Lovelace"));
+    let user = app.state.domain.store.user_by_login("default", "ada@example.com").await;
+    assert_eq!(user.unwrap().unwrap().last_name.as_deref(), Some("Lovelace"));
 
     // End the API session from the page.
     let claims = crate::admin_support::jwt_payload(other["access_token"].as_str().unwrap());
@@ -458,18 +444,11 @@ async fn browser_sessions_expire_when_idle_or_old_and_end_when_the_user_is_disab
 
     let mut b = signed_in_browser(&app, "ada@example.com").await;
     let admin = admin_token(&app, "default", "root@example.com").await;
-    let user = app
-        .state
-        .domain
-        .store
-        .user_by_login("default", "ada@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = user_id(&app, "ada@example.com").await;
     let (status, _) = call(
         &app,
         Method::POST,
-        &format!("/admin/users/{}/disable", user.id),
+        &format!("/admin/users/{user}/disable"),
         &admin,
         None,
     )

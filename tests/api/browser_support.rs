@@ -251,6 +251,31 @@ pub fn query_of(location: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// POSTs a form to the token endpoint (no client authentication header).
+pub async fn token_request(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    crate::helpers::json_of(
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A user's id, looked up by email in the default tenant.
+pub async fn user_id(app: &TestApp, email: &str) -> String {
+    app.state
+        .domain
+        .store
+        .user_by_login(DEFAULT_TENANT, email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
 /// Exchanges a code at the token endpoint.
 pub async fn exchange(app: &TestApp, client: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
     let form = [

@@ -158,13 +158,7 @@ impl Browser {
     /// Reads a form POST and checks its CSRF token against the cookie; a missing or wrong
     /// token is 403.
     pub async fn form(&self, req: Request) -> Result<PageForm, Response> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if !is_form {
+        if !crate::http::form::is_form(req.headers()) {
             return Err(self.message(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "error_title",
