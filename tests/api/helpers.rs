@@ -257,3 +257,28 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     assert!(body["title"].is_string() && body["type"].is_string(), "{body}");
     body
 }
+
+/// A second instance on the same database, served over HTTP.
+pub struct Instance {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// Its state (clock, keyring).
+    pub state: AppState,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts and serves another instance with these configuration values.
+pub async fn serve(env: HashMap<String, String>) -> Instance {
+    let app: Application = start(env).await;
+    let address = format!("http://{}", app.address());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    Instance {
+        address,
+        state,
+        _stop: tx,
+    }
+}

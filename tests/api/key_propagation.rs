@@ -5,9 +5,9 @@ use portcullis::domain::Meta;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::helpers::serve;
 use crate::helpers::{json_of, spawn_app_with};
-use crate::oauth_support::{PASSWORD, header_of};
-use crate::signing_algs::serve;
+use crate::oauth_support::{PASSWORD, header_of, kids};
 
 async fn me(client: &reqwest::Client, base: &str, token: &str) -> StatusCode {
     client
@@ -17,15 +17,6 @@ async fn me(client: &reqwest::Client, base: &str, token: &str) -> StatusCode {
         .await
         .unwrap()
         .status()
-}
-
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]

@@ -4,20 +4,10 @@ use std::time::Duration;
 
 use portcullis::domain::Meta;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use sqlx::Row;
 
 use crate::helpers::{json_of, spawn_app, spawn_app_with};
-use crate::oauth_support::{header_of, issuer, jwks, login, signed_in, try_verify, verify};
-
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
-}
+use crate::oauth_support::{header_of, issuer, jwks, kids, login, signed_in, try_verify, verify};
 
 #[tokio::test]
 async fn jwks_serves_public_parts_with_caching() {

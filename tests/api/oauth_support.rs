@@ -108,6 +108,16 @@ pub async fn try_verify(app: &TestApp, token: &str, audience: &str) -> Result<Va
         .map_err(|e| e.to_string())
 }
 
+/// The `kid`s a JWKS document publishes, in order.
+pub fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The decoded (unverified) JOSE header of a JWT.
 pub fn header_of(token: &str) -> jsonwebtoken::Header {
     decode_header(token).unwrap()

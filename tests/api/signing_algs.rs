@@ -8,12 +8,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header};
-use portcullis::Application;
-use portcullis::http::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json_of, spawn_app_with};
+use crate::helpers::{TestApp, json_of, serve, spawn_app_with};
 use crate::oauth_support::{PASSWORD, make_client, post_form, signed_in};
 
 fn with_alg(alg: &'static str) -> impl FnOnce(&mut HashMap<String, String>) {
@@ -160,31 +158,6 @@ async fn a_bad_signing_alg_setting_stops_the_start() {
         let env = HashMap::from([("PORTCULLIS_SIGNING_ALG".to_string(), bad.to_string())]);
         let err = portcullis::Config::from_map(env).unwrap_err();
         assert_eq!(err.name, "PORTCULLIS_SIGNING_ALG", "{bad}");
-    }
-}
-
-/// A second instance on the same database, served over HTTP.
-pub struct Instance {
-    /// `http://127.0.0.1:PORT`.
-    pub address: String,
-    /// Its state (clock, keyring).
-    pub state: AppState,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-/// Starts and serves another instance with these configuration values.
-pub async fn serve(env: HashMap<String, String>) -> Instance {
-    let app: Application = crate::helpers::start(env).await;
-    let address = format!("http://{}", app.address());
-    let state = app.state().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    Instance {
-        address,
-        state,
-        _stop: tx,
     }
 }
 
