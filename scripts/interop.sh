@@ -16,7 +16,7 @@ if [ -z "${PORTCULLIS_BIN:-}" ]; then
 fi
 PASSWORD="correct horse battery"
 PID=
-trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; true' EXIT
+trap 'if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi' EXIT
 for ALG in RS256 ES256 EdDSA; do
   D=$(mktemp -d)
   PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_DATA_DIR=$D/data PORTCULLIS_KEYS_DIR=$D/keys \
