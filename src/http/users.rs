@@ -36,11 +36,11 @@ pub struct RegisterBody {
     pub tenant: Option<String>,
     /// Accepted for compatibility with older clients and ignored: sign-up never takes a role.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub role: Option<serde_json::Value>,
     /// Ignored, like `role`.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub roles: Option<serde_json::Value>,
 }
 
