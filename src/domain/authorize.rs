@@ -302,10 +302,9 @@ impl Domain {
         &self,
         params: &Params,
         browser: Option<&BrowserSession>,
-        meta: &Meta,
     ) -> Result<AuthorizeNext, AuthorizeError> {
         let (client, req) = self.parse_authorize_request(params).await?;
-        self.advance(&client, req, None, browser, meta).await
+        self.advance(&client, req, None, browser).await
     }
 
     /// Continues a pending request after sign-in.
@@ -313,7 +312,6 @@ impl Domain {
         &self,
         request_id: &str,
         browser: Option<&BrowserSession>,
-        meta: &Meta,
     ) -> Result<AuthorizeNext, AuthorizeError> {
         let pending = self.pending_authorization(request_id).await?;
         let client = self.pending_client(&pending).await?;
@@ -322,7 +320,6 @@ impl Domain {
             pending.request,
             Some((pending.id, pending.login_sso_id)),
             browser,
-            meta,
         )
         .await
     }
@@ -392,24 +389,19 @@ impl Domain {
         req: AuthorizeRequest,
         pending: Option<(String, Option<String>)>,
         browser: Option<&BrowserSession>,
-        meta: &Meta,
     ) -> Result<AuthorizeNext, AuthorizeError> {
         let now_secs = self.clock.now_secs();
-        // A session of another tenant cannot sign in to this client.
-        let browser = browser.filter(|b| b.user.tenant_id == client.tenant_id);
         let fresh = |b: &BrowserSession| pending.as_ref().and_then(|p| p.1.as_deref()) == Some(b.session.id.as_str());
-        let needs_login = match browser {
-            None => true,
-            Some(b) if fresh(b) => false,
-            Some(b) => req.prompt_login || req.max_age.is_some_and(|m| b.session.auth_time + m < now_secs),
-        };
-        if needs_login {
+        // A session of another tenant cannot sign in to this client; `prompt=login` and an
+        // exceeded `max_age` ask again unless the sign-in happened for this very request.
+        let signed_in = browser.filter(|b| {
+            b.user.tenant_id == client.tenant_id
+                && (fresh(b) || !(req.prompt_login || req.max_age.is_some_and(|m| b.session.auth_time + m < now_secs)))
+        });
+        let Some(browser) = signed_in else {
             if req.prompt_none {
                 return Err(self.error_redirect(&req, "login_required", "the user is not signed in"));
             }
-            return Ok(AuthorizeNext::SignIn(self.keep_pending(&req, pending).await?));
-        }
-        let Some(browser) = browser else {
             return Ok(AuthorizeNext::SignIn(self.keep_pending(&req, pending).await?));
         };
         let consented = self
@@ -427,9 +419,7 @@ impl Domain {
         if let Some((id, _)) = &pending {
             self.store.delete_auth_request(id).await.map_err(DomainError::from)?;
         }
-        Ok(AuthorizeNext::Redirect(
-            self.issue_code(client, &req, browser, meta).await?,
-        ))
+        Ok(AuthorizeNext::Redirect(self.issue_code(client, &req, browser).await?))
     }
 
     async fn keep_pending(
@@ -507,7 +497,7 @@ impl Domain {
             .save_consent(&browser.user.id, &client.id, &scopes, now, &event)
             .await
             .map_err(DomainError::from)?;
-        Ok(self.issue_code(&client, &req, browser, meta).await?)
+        Ok(self.issue_code(&client, &req, browser).await?)
     }
 
     /// Stores a new code for the request and returns the redirect that carries it.
@@ -516,7 +506,6 @@ impl Domain {
         client: &ClientRecord,
         req: &AuthorizeRequest,
         browser: &BrowserSession,
-        _meta: &Meta,
     ) -> DomainResult<String> {
         let now = self.clock.now_ms();
         let code = new_secret()?;

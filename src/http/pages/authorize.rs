@@ -63,7 +63,7 @@ async fn authorize(b: Browser, req: Request) -> Response {
         Ok(s) => s,
         Err(res) => return res,
     };
-    let next = b.app().domain.authorize(&params, browser.as_ref(), &b.meta).await;
+    let next = b.app().domain.authorize(&params, browser.as_ref()).await;
     let status = if post { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     next_step(&b, status, next, &[])
 }

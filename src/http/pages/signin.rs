@@ -105,7 +105,7 @@ async fn signed_in(b: &Browser, p: Option<PendingRequest>, new: NewBrowserSessio
     if let Err(e) = domain.note_sign_in(&p.id, &new.current.session.id).await {
         return b.failure(&e.to_string());
     }
-    let next = domain.resume_authorization(&p.id, Some(&new.current), &b.meta).await;
+    let next = domain.resume_authorization(&p.id, Some(&new.current)).await;
     next_step(b, StatusCode::SEE_OTHER, next, &set)
 }
 
