@@ -282,3 +282,14 @@ pub async fn serve(env: HashMap<String, String>) -> Instance {
         _stop: tx,
     }
 }
+
+/// Status of `GET /users/me` at `base` with a bearer token (any instance).
+pub async fn me_at(client: &reqwest::Client, base: &str, token: &str) -> StatusCode {
+    client
+        .get(format!("{base}/users/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}

@@ -5,19 +5,9 @@ use portcullis::domain::Meta;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::serve;
 use crate::helpers::{json_of, spawn_app_with};
+use crate::helpers::{me_at, serve};
 use crate::oauth_support::{PASSWORD, header_of, kids};
-
-async fn me(client: &reqwest::Client, base: &str, token: &str) -> StatusCode {
-    client
-        .get(format!("{base}/users/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
 
 #[tokio::test]
 async fn an_immediate_rotation_on_one_instance_is_accepted_at_once_by_another() {
@@ -49,7 +39,7 @@ async fn an_immediate_rotation_on_one_instance_is_accepted_at_once_by_another() 
     assert_eq!(header_of(fresh).kid.unwrap(), new_kid);
 
     assert_eq!(
-        me(&a.client, &b.address, fresh).await,
+        me_at(&a.client, &b.address, fresh).await,
         StatusCode::OK,
         "B accepts A's fresh token"
     );
@@ -88,7 +78,7 @@ async fn unknown_kids_reload_at_most_once_per_second() {
         header["kid"] = format!("forged-{i}").into();
         let forged = format!("{}.{rest}", b64.encode(header.to_string()));
         let (client, base) = (app.client.clone(), app.address.clone());
-        set.spawn(async move { me(&client, &base, &forged).await });
+        set.spawn(async move { me_at(&client, &base, &forged).await });
     }
     for status in set.join_all().await {
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json_of, serve, spawn_app_with};
+use crate::helpers::{TestApp, json_of, me_at, serve, spawn_app_with};
 use crate::oauth_support::{PASSWORD, make_client, post_form, signed_in};
 
 fn with_alg(alg: &'static str) -> impl FnOnce(&mut HashMap<String, String>) {
@@ -159,16 +159,6 @@ async fn a_bad_signing_alg_setting_stops_the_start() {
         let err = portcullis::Config::from_map(env).unwrap_err();
         assert_eq!(err.name, "PORTCULLIS_SIGNING_ALG", "{bad}");
     }
-}
-
-async fn me_at(client: &reqwest::Client, base: &str, token: &str) -> StatusCode {
-    client
-        .get(format!("{base}/users/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 async fn login_at(client: &reqwest::Client, base: &str, email: &str) -> Value {
