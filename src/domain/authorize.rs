@@ -404,13 +404,18 @@ impl Domain {
             }
             return Ok(AuthorizeNext::SignIn(self.keep_pending(&req, pending).await?));
         };
-        let consented = self
-            .store
-            .consented_scopes(&browser.user.id, &client.id)
-            .await
-            .map_err(DomainError::from)?;
-        let covered = req.scopes.iter().all(|s| consented.contains(s));
-        if req.prompt_consent || (client.require_consent && !covered) {
+        // First-party clients never ask, so they skip the consent lookup.
+        let needs_consent = req.prompt_consent || {
+            client.require_consent && {
+                let consented = self
+                    .store
+                    .consented_scopes(&browser.user.id, &client.id)
+                    .await
+                    .map_err(DomainError::from)?;
+                !req.scopes.iter().all(|s| consented.contains(s))
+            }
+        };
+        if needs_consent {
             if req.prompt_none {
                 return Err(self.error_redirect(&req, "consent_required", "the user has not consented"));
             }
